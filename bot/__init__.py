@@ -1,0 +1,1 @@
+"""Settlement-account assistant: the framework-free domain (validation, storage, handoff, channels)."""
