@@ -1,0 +1,31 @@
+# The two commands: `make run` starts the assistant, `make test` runs the whole suite.
+# Both set up what they need first (.venv, model, database) and skip what is already up to date.
+SHELL := /bin/bash
+VENV := .venv
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.PHONY: run test bench setup model db validate clean
+
+run: model db  ## start both servers on localhost (5005 Rasa, 5055 actions); Ctrl-C stops them
+	@$(VENV)/bin/bot serve
+
+test: model  ## the whole suite: pytest, data validation, NLU evaluation, test stories
+	@scripts/test.sh
+
+bench: model  ## measure and write docs/BENCHMARKS.md
+	@$(VENV)/bin/python scripts/bench.py
+
+setup:  ## .venv with pinned dependencies (skipped when the pins did not change)
+	@scripts/setup.sh
+
+model: setup  ## train models/current.tar.gz when data, domain or config changed
+	@scripts/train-if-stale.sh
+
+db: setup  ## migrate the database under var/ and load the demo merchants (idempotent)
+	@$(VENV)/bin/bot demo seed
+
+validate: setup  ## quick feedback for trainers: is the training data consistent?
+	@$(VENV)/bin/rasa data validate --domain domain.yml --data data
+
+clean:  ## remove runtime state and models (keeps .venv)
+	rm -rf var models/current.tar.gz models/current.fingerprint .rasa

@@ -1,0 +1,1 @@
+"""Rasa input channels: where merchants' messages come in and replies go out."""

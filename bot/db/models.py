@@ -1,0 +1,370 @@
+"""Tables of the request store: merchants, their terminals and settlement accounts, change requests,
+handoffs to human agents and the audit trail.
+
+Full card, account and ID numbers are only ever stored encrypted (`EncryptedString`); a `*_last4`
+column next to each serves display and lookups. Timestamps are timezone-aware UTC (`UtcDateTime`);
+`bot.workdays.to_local_iso` turns them into the local form shown to people.
+
+All status values live here, as `str` enums, so `RequestStatus.UNDER_REVIEW == "under_review"`.
+"""
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Session, declarative_base, relationship, validates
+from sqlalchemy.types import TypeDecorator
+
+from bot.db.crypto import EncryptedString
+from bot.masking import last4, redact
+from bot.workdays import LOCAL_TZ, utcnow
+
+
+class MerchantKind(str, enum.Enum):
+    MICRO = "micro"  # 个人/小微: an individual, no business licence
+    SOLE_TRADER = "sole_trader"  # 个体工商户
+    COMPANY = "company"  # 企业
+
+
+class TerminalStatus(str, enum.Enum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class AccountKind(str, enum.Enum):
+    DEBIT_CARD = "debit_card"
+    CORPORATE_ACCOUNT = "corporate_account"  # 对公账户
+
+
+class RequestStatus(str, enum.Enum):
+    AWAITING_DOCUMENTS = "awaiting_documents"
+    UNDER_REVIEW = "under_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ESCALATED = "escalated"
+
+    @property
+    def label(self) -> str:
+        return REQUEST_STATUS_LABELS[self]
+
+    @property
+    def is_open(self) -> bool:
+        return self in OPEN_REQUEST_STATUSES
+
+
+REQUEST_STATUS_LABELS = {
+    RequestStatus.AWAITING_DOCUMENTS: "待补充材料",
+    RequestStatus.UNDER_REVIEW: "审核中",
+    RequestStatus.APPROVED: "已通过",
+    RequestStatus.REJECTED: "已驳回",
+    RequestStatus.COMPLETED: "已完成",
+    RequestStatus.CANCELLED: "已取消",
+    RequestStatus.ESCALATED: "已升级处理",
+}
+
+# Approved is still open: the account switch has not been carried out yet, and a second request
+# filed meanwhile would race with it.
+OPEN_REQUEST_STATUSES = frozenset(
+    {
+        RequestStatus.AWAITING_DOCUMENTS,
+        RequestStatus.UNDER_REVIEW,
+        RequestStatus.APPROVED,
+        RequestStatus.ESCALATED,
+    }
+)
+# The statuses in which the review deadline (`due_at`) is running.
+REVIEW_PENDING_STATUSES = frozenset({RequestStatus.UNDER_REVIEW, RequestStatus.ESCALATED})
+
+
+class HandoffStatus(str, enum.Enum):
+    WAITING = "waiting"  # in the queue, no agent yet
+    ACTIVE = "active"  # an agent is talking to the merchant
+    RESOLVED = "resolved"  # handed back to the bot
+
+    @property
+    def label(self) -> str:
+        return HANDOFF_STATUS_LABELS[self]
+
+
+HANDOFF_STATUS_LABELS = {
+    HandoffStatus.WAITING: "等待接入",
+    HandoffStatus.ACTIVE: "处理中",
+    HandoffStatus.RESOLVED: "已解决",
+}
+
+# Reference numbers: `CR20261125-7Q4K`. No 0/O, 1/I/L: merchants read them out over the phone.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def new_reference(now: datetime | None = None) -> str:
+    """A fresh reference for a request filed at `now` (local date); unique with high probability,
+    the unique constraint catches the rest."""
+    local_day = (now or utcnow()).astimezone(LOCAL_TZ)
+    suffix = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(4))
+    return f"CR{local_day:%Y%m%d}-{suffix}"
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC in Python whatever the backend (SQLite keeps no offset, PostgreSQL does)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store timezone-aware values (bot.workdays.utcnow())")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class StrEnumType(TypeDecorator):
+    """A plain VARCHAR holding an enum's value; refuses unknown values before they reach the database."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_class: type[enum.Enum], length: int = 20) -> None:
+        super().__init__(length)
+        self.enum_class = enum_class
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else self.enum_class(value).value
+
+    def process_result_value(self, value: Any, dialect: Any) -> enum.Enum | None:
+        return None if value is None else self.enum_class(value)
+
+
+def _in(column: str, enum_class: type[enum.Enum]) -> str:
+    values = ", ".join(f"'{member.value}'" for member in enum_class)
+    return f"{column} IN ({values})"
+
+
+# Deterministic constraint names: SQLite batch migrations and future ALTERs need to address them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+Base = declarative_base(metadata=metadata)
+
+
+class Merchant(Base):
+    __tablename__ = "merchants"
+    __table_args__ = (CheckConstraint(_in("kind", MerchantKind), name="kind"),)
+
+    id = Column(Integer, primary_key=True)
+    merchant_number = Column(String(15), nullable=False, unique=True)  # 商户编号, 15 digits
+    kind = Column(StrEnumType(MerchantKind), nullable=False)
+    business_name = Column(String(100))
+    license_code = Column(String(18))  # unified social credit code; public, so plain
+    legal_person_name = Column(String(50), nullable=False)  # legal person / operator
+    holder_id_number = Column(EncryptedString, nullable=False)
+    holder_id_last4 = Column(String(4), nullable=False)
+    phone = Column(String(20), nullable=False)  # registered mobile: the only number codes go to
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+
+    terminals = relationship("Terminal", back_populates="merchant", order_by="Terminal.id")
+    accounts = relationship("SettlementAccount", back_populates="merchant", order_by="SettlementAccount.id")
+    change_requests = relationship("ChangeRequest", back_populates="merchant", order_by="ChangeRequest.id")
+
+    @validates("holder_id_number")
+    def _keep_id_last4(self, key: str, value: str) -> str:
+        self.holder_id_last4 = last4(value)
+        return value
+
+    @property
+    def current_account(self) -> "SettlementAccount | None":
+        return next((account for account in self.accounts if account.is_current), None)
+
+    def __repr__(self) -> str:
+        return f"<Merchant {self.merchant_number} {self.kind}>"
+
+
+class Terminal(Base):
+    __tablename__ = "terminals"
+    __table_args__ = (CheckConstraint(_in("status", TerminalStatus), name="status"),)
+
+    id = Column(Integer, primary_key=True)
+    merchant_id = Column(Integer, ForeignKey("merchants.id"), nullable=False, index=True)
+    serial_number = Column(String(32), nullable=False, unique=True)
+    status = Column(StrEnumType(TerminalStatus), nullable=False)
+    activated_at = Column(UtcDateTime)
+
+    merchant = relationship("Merchant", back_populates="terminals")
+
+
+class SettlementAccount(Base):
+    __tablename__ = "settlement_accounts"
+    __table_args__ = (CheckConstraint(_in("account_kind", AccountKind), name="account_kind"),)
+
+    id = Column(Integer, primary_key=True)
+    merchant_id = Column(Integer, ForeignKey("merchants.id"), nullable=False, index=True)
+    bank_code = Column(String(16), nullable=False)  # e.g. ICBC
+    bank_name = Column(String(50), nullable=False)  # full name, e.g. 中国工商银行
+    account_kind = Column(StrEnumType(AccountKind), nullable=False)
+    account_number = Column(EncryptedString, nullable=False)
+    account_last4 = Column(String(4), nullable=False)
+    holder_name = Column(String(100), nullable=False)
+    is_current = Column(Boolean, nullable=False, default=False)
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+
+    merchant = relationship("Merchant", back_populates="accounts")
+
+    @validates("account_number")
+    def _keep_last4(self, key: str, value: str) -> str:
+        self.account_last4 = last4(value)
+        return value
+
+
+class ChangeRequest(Base):
+    """A merchant's request to replace the current settlement account by a new one."""
+
+    __tablename__ = "change_requests"
+    __table_args__ = (CheckConstraint(_in("status", RequestStatus), name="status"),)
+
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(20), nullable=False, unique=True)  # CR20261125-7Q4K
+    merchant_id = Column(Integer, ForeignKey("merchants.id"), nullable=False, index=True)
+    status = Column(StrEnumType(RequestStatus), nullable=False)
+    reason = Column(String(200), nullable=False)
+    bank_code = Column(String(16), nullable=False)
+    bank_name = Column(String(50), nullable=False)
+    account_number = Column(EncryptedString, nullable=False)  # the new card / account
+    card_last4 = Column(String(4), nullable=False)
+    account_name = Column(String(100), nullable=False)  # holder name on the new account
+    holder_id_number = Column(EncryptedString)
+    holder_id_last4 = Column(String(4))
+    opening_branch = Column(String(100))  # 开户支行
+    channel = Column(String(20), nullable=False)  # webchat, wechat, rest, agent, ...
+    conversation_id = Column(String(100))
+    needs_manual_review = Column(Boolean, nullable=False, default=False)
+    review_notes = Column(Text)
+    # Set by the filing step from the conversation and confirmed values: a second submit finds the
+    # first request instead of filing again.
+    idempotency_key = Column(String(100), unique=True)
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at = Column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    due_at = Column(UtcDateTime, nullable=False)  # expected end of review
+
+    merchant = relationship("Merchant", back_populates="change_requests")
+
+    @validates("account_number")
+    def _keep_card_last4(self, key: str, value: str) -> str:
+        self.card_last4 = last4(value)
+        return value
+
+    @validates("holder_id_number")
+    def _keep_id_last4(self, key: str, value: str | None) -> str | None:
+        self.holder_id_last4 = last4(value) if value else None
+        return value
+
+    @property
+    def is_open(self) -> bool:
+        return RequestStatus(self.status).is_open
+
+    def is_overdue(self, now: datetime | None = None) -> bool:
+        """Review still pending past its due date."""
+        # Converted first: a str enum hashes by name, so a plain "under_review" is not in the set.
+        return RequestStatus(self.status) in REVIEW_PENDING_STATUSES and (now or utcnow()) > self.due_at
+
+    def __repr__(self) -> str:
+        return f"<ChangeRequest {self.reference} {self.status}>"
+
+
+class Handoff(Base):
+    """A conversation handed to a human agent; `context` holds masked values and the transcript."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (CheckConstraint(_in("status", HandoffStatus), name="status"),)
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(100), nullable=False, index=True)
+    channel = Column(String(20), nullable=False)
+    reason = Column(String(200), nullable=False)
+    status = Column(StrEnumType(HandoffStatus), nullable=False, default=HandoffStatus.WAITING)
+    merchant_id = Column(Integer, ForeignKey("merchants.id"), index=True)
+    context = Column(JSON, nullable=False, default=dict)
+    agent = Column(String(100))
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at = Column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    merchant = relationship("Merchant")
+
+
+class AuditEvent(Base):
+    """Who did what, when. `detail` never holds a full card or ID number (see `audit`)."""
+
+    __tablename__ = "audit_events"
+
+    id = Column(Integer, primary_key=True)
+    occurred_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    actor = Column(String(100), nullable=False)  # bot, agent:<name>, merchant:<number>
+    action = Column(String(50), nullable=False)
+    merchant_id = Column(Integer, ForeignKey("merchants.id"), index=True)
+    change_request_id = Column(Integer, ForeignKey("change_requests.id"), index=True)
+    detail = Column(JSON, nullable=False, default=dict)
+
+    merchant = relationship("Merchant")
+    change_request = relationship("ChangeRequest")
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(item) for item in value]
+    return value
+
+
+def audit(
+    session: Session,
+    actor: str,
+    action: str,
+    *,
+    merchant: Merchant | None = None,
+    change_request: ChangeRequest | None = None,
+    occurred_at: datetime | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    """Add an audit event; long numbers in `detail` are masked as a safety net."""
+    event = AuditEvent(
+        actor=actor,
+        action=action,
+        merchant=merchant,  # relationships, so objects not yet flushed work too
+        change_request=change_request,
+        occurred_at=occurred_at or utcnow(),
+        detail=_redacted(detail),
+    )
+    session.add(event)
+    return event

@@ -1,0 +1,225 @@
+"""`bot serve`: run the action server and the Rasa server as children of one process.
+
+Prints where everything is once both answer, and stops both cleanly on Ctrl-C or SIGTERM. The
+children also die with this process (PR_SET_PDEATHSIG), and this process stops when its own
+parent goes away (e.g. `make` killed by SIGTERM), so no server is ever left orphaned.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from bot.settings import PROJECT_ROOT, var_dir
+
+READY_TIMEOUT_S = 240
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Child:
+    name: str
+    command: List[str]
+    ready_url: str
+    log_path: Path
+    process: Optional[subprocess.Popen] = field(default=None, repr=False)
+
+    def start(self, env: Dict[str, str]) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: we signal the whole group
+            preexec_fn=_die_with_parent,
+        )
+
+    def is_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.ready_url, timeout=2) as reply:
+                return reply.status == 200
+        except OSError:
+            return False
+
+    def exited(self) -> Optional[int]:
+        return self.process.poll() if self.process else None
+
+    def stop(self, grace_s: float = 15) -> None:
+        if not self.process or self.process.poll() is not None:
+            return
+        _signal_group(self.process, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.process, signal.SIGKILL)
+            self.process.wait()
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def build_children(args: argparse.Namespace) -> List[Child]:
+    bin_dir = Path(sys.executable).parent
+    logs = var_dir() / "logs"
+    actions = Child(
+        name="action server",
+        command=[
+            str(bin_dir / "rasa"), "run", "actions",
+            "--actions", "actions", "--port", str(args.action_port),
+        ],
+        ready_url=f"http://localhost:{args.action_port}/health",
+        log_path=logs / "actions.log",
+    )
+    rasa = Child(
+        name="Rasa server",
+        command=[
+            str(bin_dir / "rasa"), "run",
+            "--enable-api", "--cors", "*",
+            "--port", str(args.rasa_port),
+            "--model", str(args.model),
+            "--endpoints", str(args.endpoints),
+            "--credentials", str(args.credentials),
+        ],
+        ready_url=f"http://localhost:{args.rasa_port}/",
+        log_path=logs / "rasa.log",
+    )
+    return [actions, rasa]
+
+
+def child_environment(args: argparse.Namespace) -> Dict[str, str]:
+    env = dict(os.environ)
+    env["BOT_VAR_DIR"] = str(var_dir())
+    env["ACTION_SERVER_URL"] = f"http://localhost:{args.action_port}/webhook"
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    return env
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bot serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--rasa-port", type=int, default=int(os.environ.get("RASA_PORT", 5005)))
+    parser.add_argument("--action-port", type=int, default=int(os.environ.get("ACTION_PORT", 5055)))
+    parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "models" / "current.tar.gz")
+    parser.add_argument("--endpoints", type=Path, default=PROJECT_ROOT / "endpoints.yml")
+    parser.add_argument("--credentials", type=Path, default=PROJECT_ROOT / "credentials.yml")
+    return parser.parse_args(argv)
+
+
+class _Stop(Exception):
+    pass
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    if not args.model.exists():
+        print(f"serve: no trained model at {args.model}; run `make run` (it trains when needed)",
+              file=sys.stderr)
+        return 2
+    children = build_children(args)
+    parent = os.getppid()
+
+    def stop_signal(signum: int, _frame: object) -> None:
+        raise _Stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop_signal)
+    signal.signal(signal.SIGINT, stop_signal)
+    env = child_environment(args)
+    started = time.monotonic()
+    try:
+        for child in children:
+            child.start(env)
+        print(f"[serve] starting the action server and the Rasa server (about a minute); logs in {var_dir() / 'logs'}",
+              flush=True)
+        _write_run_file(args, children)
+        _wait_until_ready(children, started)
+        print(_where_things_are(args, time.monotonic() - started), flush=True)
+        while True:
+            for child in children:
+                code = child.exited()
+                if code is not None:
+                    print(f"serve: the {child.name} stopped (exit code {code}); see {child.log_path}",
+                          file=sys.stderr)
+                    return 1
+            if os.getppid() != parent:
+                return 0
+            time.sleep(0.5)
+    except _Stop as stop:
+        print(f"\n[serve] {stop}: stopping both servers", flush=True)
+        return 0
+    except TimeoutError as error:
+        print(f"serve: {error}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for child in reversed(children):
+            child.stop()
+        run_file().unlink(missing_ok=True)
+
+
+def run_file() -> Path:
+    """Pids and ports of the running servers, for benchmarks, tests and operators."""
+    return var_dir() / "run" / "serve.json"
+
+
+def _write_run_file(args: argparse.Namespace, children: List[Child]) -> None:
+    path = run_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "pid": os.getpid(),
+        "rasa_port": args.rasa_port,
+        "action_port": args.action_port,
+        "children": {child.name: child.process.pid for child in children if child.process},
+    }, ensure_ascii=False))
+
+
+def _wait_until_ready(children: List[Child], started: float) -> None:
+    pending = list(children)
+    while pending:
+        for child in list(pending):
+            code = child.exited()
+            if code is not None:
+                raise TimeoutError(
+                    f"the {child.name} exited with code {code} while starting; see {child.log_path}"
+                )
+            if child.is_ready():
+                print(f"[serve] {child.name} ready after {time.monotonic() - started:.0f} s", flush=True)
+                pending.remove(child)
+        if time.monotonic() - started > READY_TIMEOUT_S:
+            names = ", ".join(child.name for child in pending)
+            raise TimeoutError(f"not ready after {READY_TIMEOUT_S} s: {names}")
+        time.sleep(0.5)
+
+
+def _where_things_are(args: argparse.Namespace, elapsed_s: float) -> str:
+    return "\n".join([
+        f"[serve] ready in {elapsed_s:.0f} s. Ctrl-C stops both servers.",
+        f"  REST channel   POST http://localhost:{args.rasa_port}/webhooks/rest/webhook",
+        f"  NLU parse      POST http://localhost:{args.rasa_port}/model/parse",
+        f"  action server  http://localhost:{args.action_port}/health",
+        f"  state          {var_dir()}  (database, SMS outbox, tracker store, logs)",
+    ])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Custom Rasa NLU graph components (registered through Rasa's recipe API)."""

@@ -1,0 +1,257 @@
+"""`make bench`: measure the assistant and write docs/BENCHMARKS.md.
+
+Measures, on this machine: training time (from an empty cache), cold start of `bot serve` (command
+to both servers ready), NLU intent accuracy and macro-F1 on the held-out set and on the shared
+development set, REST turn latency p50/p95 with 1 and 8 concurrent conversations, and resident
+memory of both servers. Everything runs on ports and in a state folder of its own.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, Iterable, List, Sequence, Tuple
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+SHARED_DEV_SET = ROOT.parent / "shared" / "eval" / "nlu_dev.yml"
+HOLDOUT = ROOT / "tests" / "data" / "nlu_holdout.yml"
+RASA_PORT, ACTION_PORT = 25005, 25055
+BASE = f"http://localhost:{RASA_PORT}"
+
+# A realistic mix of single turns for the latency runs (no change flow yet).
+TURNS = ["你好", "换卡需要准备什么材料", "审核要几天", "信用卡可以做结算卡吗", "你是机器人吗",
+         "钱什么时候到账", "今天天气怎么样", "谢谢", "再见"]
+
+
+def post(path: str, body: dict, timeout: float = 60) -> dict:
+    request = urllib.request.Request(BASE + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as reply:
+        return json.loads(reply.read())
+
+
+def ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def measure_training() -> float:
+    """Wall time of `rasa train` with an empty training cache (what a fresh clone pays)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "RASA_CACHE_DIRECTORY": str(Path(scratch) / "cache")}
+        started = time.monotonic()
+        subprocess.run([str(VENV_BIN / "rasa"), "train", "--out", scratch, "--fixed-model-name", "bench"],
+                       cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.monotonic() - started
+
+
+def start_servers(var_dir: Path) -> Tuple[subprocess.Popen, float]:
+    env = {**os.environ, "BOT_VAR_DIR": str(var_dir), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+    env.pop("DATABASE_URL", None)
+    subprocess.run([str(VENV_BIN / "bot"), "demo", "seed"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    started = time.monotonic()
+    process = subprocess.Popen([str(VENV_BIN / "bot"), "serve", "--rasa-port", str(RASA_PORT),
+                                "--action-port", str(ACTION_PORT)], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not (ready(f"{BASE}/") and ready(f"http://localhost:{ACTION_PORT}/health")):
+        if process.poll() is not None or time.monotonic() - started > 300:
+            raise SystemExit(f"bench: servers did not start; see {var_dir / 'logs'}")
+        time.sleep(0.25)
+    return process, time.monotonic() - started
+
+
+def load_holdout() -> List[Tuple[str, str]]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = load_data(str(HOLDOUT))
+    return [(example.get("text"), example.get_full_intent()) for example in data.intent_examples]
+
+
+def load_dev_set() -> List[Tuple[str, str]]:
+    data = yaml.safe_load(SHARED_DEV_SET.read_text(encoding="utf-8"))
+    return [(text, label) for label, texts in data["intents"].items() for text in texts]
+
+
+def predicted_label(text: str) -> str:
+    result = post("/model/parse", {"text": text})
+    intent = (result.get("intent") or {}).get("name") or "None"
+    if intent == "faq":
+        response = result.get("response_selector", {}).get("faq", {}).get("response", {})
+        return response.get("intent_response_key") or "faq"
+    return intent
+
+
+def scores(pairs: Sequence[Tuple[str, str]]) -> Dict[str, float]:
+    predictions = [(gold, predicted_label(text)) for text, gold in pairs]
+    correct = sum(gold == guess for gold, guess in predictions)
+    f1s = []
+    for label in sorted({gold for gold, _ in predictions}):
+        tp = sum(g == label and p == label for g, p in predictions)
+        fp = sum(g != label and p == label for g, p in predictions)
+        fn = sum(g == label and p != label for g, p in predictions)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    misses = [(text, gold, guess) for (text, gold), (_, guess) in zip(pairs, predictions) if gold != guess]
+    return {"n": len(pairs), "accuracy": correct / len(pairs), "macro_f1": statistics.mean(f1s),
+            "misses": misses}
+
+
+def latency(concurrency: int, turns_per_user: int) -> Dict[str, float]:
+    durations: List[float] = []
+    errors: List[str] = []
+    lock = threading.Lock()
+
+    def user() -> None:
+        sender = f"bench-{uuid.uuid4().hex[:10]}"
+        for index in range(turns_per_user):
+            started = time.perf_counter()
+            try:
+                replies = post("/webhooks/rest/webhook", {"sender": sender, "message": TURNS[index % len(TURNS)]})
+                ok = bool(replies)
+            except OSError as error:
+                ok, replies = False, str(error)
+            elapsed = time.perf_counter() - started
+            with lock:
+                durations.append(elapsed)
+                if not ok:
+                    errors.append(str(replies))
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=user) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    ordered = sorted(durations)
+    return {"turns": len(ordered), "errors": len(errors),
+            "p50_ms": 1000 * ordered[len(ordered) // 2],
+            "p95_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
+            "turns_per_s": len(ordered) / wall}
+
+
+def group_rss_mb(pgid: int) -> float:
+    """Resident memory of every process in a process group (a server and its workers)."""
+    total_kb = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total_kb / 1024
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.machine())
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
+
+
+def render(results: dict) -> str:
+    h, d = results["holdout"], results["dev"]
+    rows = [
+        ("Training time (empty cache)", f"{results['train_s']:.0f} s" if results.get("train_s") else "skipped"),
+        ("Cold start: `bot serve` to both servers ready", f"{results['cold_start_s']:.1f} s"),
+        (f"Intent accuracy, held-out set ({h['n']} examples)", f"{h['accuracy']:.3f}"),
+        ("Intent macro-F1, held-out set", f"{h['macro_f1']:.3f}"),
+        (f"Intent accuracy, shared dev set nlu_dev.yml ({d['n']} examples)", f"{d['accuracy']:.3f}"),
+        ("Intent macro-F1, shared dev set", f"{d['macro_f1']:.3f}"),
+    ]
+    for name in ("1", "8"):
+        run = results["latency"][name]
+        rows.append((f"REST turn latency, {name} concurrent conversation(s): p50 / p95",
+                     f"{run['p50_ms']:.0f} ms / {run['p95_ms']:.0f} ms "
+                     f"({run['turns']} turns, {run['turns_per_s']:.1f} turns/s, {run['errors']} errors)"))
+    rows.append(("Resident memory: Rasa server", f"{results['rss_rasa_mb']:.0f} MB"))
+    rows.append(("Resident memory: action server", f"{results['rss_actions_mb']:.0f} MB"))
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (scripts/bench.py); numbers below are from the last run.",
+        f"Run at {results['when']} on {results['machine']}.",
+        "Intent labels count FAQ questions by their sub-intent (`faq/processing_time`), as the",
+        "response selector answers them. Latency is measured from a client on the same machine,",
+        "over the REST channel, with a mix of greetings, FAQ questions and small talk.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        *[f"| {name} | {value} |" for name, value in rows],
+        "",
+        "## Misread examples",
+        "",
+        "Shared dev set:",
+        *[f"- `{text}`: expected `{gold}`, got `{guess}`" for text, gold, guess in d["misses"]] or ["- none"],
+        "",
+        "Held-out set:",
+        *[f"- `{text}`: expected `{gold}`, got `{guess}`" for text, gold, guess in h["misses"]] or ["- none"],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-training", action="store_true", help="don't measure training time")
+    args = parser.parse_args()
+
+    results: dict = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine()}
+    if not args.skip_training:
+        print("[bench] training from an empty cache ...", flush=True)
+        results["train_s"] = measure_training()
+        print(f"[bench] training: {results['train_s']:.0f} s", flush=True)
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-var-"))
+    process, results["cold_start_s"] = start_servers(var_dir)
+    print(f"[bench] cold start: {results['cold_start_s']:.1f} s", flush=True)
+    try:
+        results["holdout"] = scores(load_holdout())
+        results["dev"] = scores(load_dev_set())
+        print(f"[bench] held-out accuracy {results['holdout']['accuracy']:.3f}, "
+              f"dev accuracy {results['dev']['accuracy']:.3f}", flush=True)
+        latency(2, 5)  # warm-up
+        results["latency"] = {"1": latency(1, 100), "8": latency(8, 40)}
+        for name, run in results["latency"].items():
+            print(f"[bench] {name} concurrent: p50 {run['p50_ms']:.0f} ms, p95 {run['p95_ms']:.0f} ms", flush=True)
+        children = json.loads((var_dir / "run" / "serve.json").read_text())["children"]
+        results["rss_rasa_mb"] = group_rss_mb(children["Rasa server"])
+        results["rss_actions_mb"] = group_rss_mb(children["action server"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        shutil.rmtree(var_dir, ignore_errors=True)
+    report = render(results)
+    (ROOT / "docs" / "BENCHMARKS.md").write_text(report, encoding="utf-8")
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make test`: every check, in order of speed; stops at the first failure with its exit code.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SQLALCHEMY_SILENCE_UBER_WARNING=1
+# endpoints.yml names these; the test commands below don't start servers on them.
+export BOT_VAR_DIR="${BOT_VAR_DIR:-$PWD/var}" ACTION_SERVER_URL="${ACTION_SERVER_URL:-http://localhost:5055/webhook}"
+reports=var/reports
+mkdir -p "$reports"
+
+echo "[test] pytest (unit, database, CLI, servers end to end)"
+# Exit code 5 (no tests collected) is a failure like any other non-zero code.
+.venv/bin/python -m pytest
+
+echo "[test] rasa data validate"
+.venv/bin/rasa data validate --domain domain.yml --data data --fail-on-warnings 2>&1 | tail -n 20
+
+echo "[test] NLU evaluation on the held-out set tests/data/nlu_holdout.yml"
+.venv/bin/rasa test nlu --model models/current.tar.gz --nlu tests/data/nlu_holdout.yml \
+  --out "$reports/nlu" --no-plot >"$reports/nlu.log" 2>&1 || { tail -n 30 "$reports/nlu.log"; exit 1; }
+.venv/bin/python scripts/check_nlu_report.py "$reports/nlu"
+
+echo "[test] test stories (fail on any prediction error)"
+.venv/bin/rasa test core --model models/current.tar.gz --stories tests/stories \
+  --out "$reports/core" --fail-on-prediction-errors --no-plot >"$reports/core.log" 2>&1 \
+  || { tail -n 40 "$reports/core.log"; cat "$reports/core/failed_test_stories.yml" 2>/dev/null; exit 1; }
+echo "[test] all checks passed"

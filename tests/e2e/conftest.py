@@ -1,0 +1,92 @@
+"""Starts the real assistant (`bot serve`: action server + Rasa server) once for the e2e tests,
+on ports of its own and with its state in a temporary folder."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+
+from bot.settings import PROJECT_ROOT
+
+MODEL = PROJECT_ROOT / "models" / "current.tar.gz"
+RASA_PORT = int(os.environ.get("TEST_RASA_PORT", 15005))
+ACTION_PORT = int(os.environ.get("TEST_ACTION_PORT", 15055))
+
+
+@dataclass
+class Assistant:
+    base_url: str
+    var_dir: Path
+    process: subprocess.Popen
+
+    def post(self, path: str, body: Any, raw: bytes | None = None) -> tuple[int, Any]:
+        data = raw if raw is not None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(
+            self.base_url + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                return reply.status, json.loads(reply.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def say(self, sender: str, message: str) -> List[dict]:
+        status, replies = self.post("/webhooks/rest/webhook", {"sender": sender, "message": message})
+        assert status == 200, replies
+        return replies
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    if not MODEL.exists():
+        pytest.fail(f"no trained model at {MODEL}: run `make test`, which trains it first")
+    var_dir = tmp_path_factory.mktemp("var")
+    env = {**os.environ, "BOT_VAR_DIR": str(var_dir), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+    env.pop("DATABASE_URL", None)
+    subprocess.run([sys.executable, "-m", "bot", "demo", "seed"], env=env, check=True,
+                   cwd=PROJECT_ROOT, capture_output=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve",
+         "--rasa-port", str(RASA_PORT), "--action-port", str(ACTION_PORT)],
+        env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not (_ready(f"http://localhost:{RASA_PORT}/") and _ready(f"http://localhost:{ACTION_PORT}/health")):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            logs = "\n".join(p.read_text()[-3000:] for p in (var_dir / "logs").glob("*.log"))
+            pytest.fail(f"servers did not start:\n{process.stdout.read()}\n{logs}")
+        time.sleep(1)
+    children = json.loads((var_dir / "run" / "serve.json").read_text())["children"]
+    yield Assistant(f"http://localhost:{RASA_PORT}", var_dir, process)
+    # SIGTERM stops both servers and leaves no process behind.
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    for name, pid in children.items():
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"{name} outlived bot serve"
+    assert not _ready(f"http://localhost:{RASA_PORT}/")
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except (OSError, IndexError):
+        return True
