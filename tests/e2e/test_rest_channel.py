@@ -80,3 +80,13 @@ def test_malformed_requests_get_400_with_a_chinese_message(assistant):
 def test_replies_never_echo_a_full_card_number(assistant):
     text = _texts(assistant.say(_new_sender(), "6222021000000000124"))
     assert "6222021000000000124" not in text
+
+
+def test_conversations_are_stored_encrypted(assistant):
+    """What a merchant types (a card number here) is not readable in the tracker store."""
+    sender = _new_sender()
+    assistant.say(sender, "新卡号6216604000000000568")
+    stored = (assistant.var_dir / "rasa_tracker.db").read_bytes()
+    assert sender.encode() in stored, "the conversation was not saved in the SQL tracker store"
+    assert b"6216604000000000568" not in stored
+    assert "新卡号".encode() not in stored
