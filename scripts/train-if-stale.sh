@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 MODEL=models/current.tar.gz
 FINGERPRINT=models/current.fingerprint
-wanted=$(find config.yml domain.yml data bot/nlu requirements.lock -type f \( -name '*.yml' -o -name '*.yaml' -o -name '*.py' -o -name '*.lock' \) \
+wanted=$(find config.yml domain.yml data bot/nlu bot/validation bot/extraction requirements.lock -type f \( -name '*.yml' -o -name '*.yaml' -o -name '*.py' -o -name '*.lock' \) \
   | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
 
 if [ -f "$MODEL" ] && [ -f "$FINGERPRINT" ] && [ "$(cat "$FINGERPRINT")" = "$wanted" ]; then
