@@ -11,8 +11,11 @@ Lookup policy (`BinTable.lookup`):
    one with the LONGEST prefix wins.
 2. A prefix listed twice with that same length (none in v0.0.16; kept as a rule for future data)
    resolves to its debit row, then to the first row in the file.
-3. No such row but some prefix matches: the length is wrong (`card_length`, expected lengths from
-   the longest matching prefix). No prefix matches at all: unknown issuer (`card_unknown_bin`).
+3. No such row: if the longest matching prefix is known with a length one digit away from the
+   number's, a digit was dropped or doubled (`card_length`, with the lengths known for that
+   prefix). Otherwise the table does not know this card (`card_unknown_bin`): no prefix matches,
+   or only with lengths two or more digits away, which is another card product, not a typo
+   (`9999991000000000005`: 999999 is listed for Hua Xia Bank with 16 digits only).
 
 The twelve duplicated prefixes of v0.0.16 all differ in length, so rule 1 settles them by the
 number's length: `621260` is a Ping An credit card with 16 digits and a Changshu rural bank debit
@@ -59,6 +62,8 @@ __all__ = [
 ]
 
 MIN_LENGTH, MAX_LENGTH = 15, 19
+# A dropped or doubled digit changes the length by one; a bigger difference is not a typo.
+TYPO_LENGTH_DIFFERENCE = 1
 DEBIT, CREDIT, SEMI_CREDIT, PREPAID = "DC", "CC", "SCC", "PC"
 _REFUSED_TYPES = {
     CREDIT: Reason.CARD_NOT_DEBIT_CREDIT,
@@ -191,7 +196,7 @@ def validate(
     row = table.lookup(digits)
     if row is None:
         expected = table.expected_lengths(digits)
-        if not expected:
+        if not any(abs(length - len(digits)) <= TYPO_LENGTH_DIFFERENCE for length in expected):
             raise Invalid(Reason.CARD_UNKNOWN_BIN)
         raise Invalid(
             Reason.CARD_LENGTH,
