@@ -118,6 +118,49 @@ def scores(pairs: Sequence[Tuple[str, str]]) -> Dict[str, float]:
             "misses": misses}
 
 
+ENTITY_SET = ROOT / "tests" / "data" / "entities.yml"
+
+
+def load_entity_cases(path: Path) -> List[Tuple[str, Dict[str, str]]]:
+    cases = []
+    for case in yaml.safe_load(path.read_text(encoding="utf-8"))["entities"]:
+        case = dict(case)
+        cases.append((case.pop("text"), {key: str(value) for key, value in case.items()}))
+    return cases
+
+
+def entity_scores(cases: Sequence[Tuple[str, Dict[str, str]]]) -> Dict[str, Dict[str, float]]:
+    """Per entity type: share of the messages where it is expected or found that come out exactly
+    right (found with the expected normalised value, and not found where not expected)."""
+    seen: Dict[str, int] = defaultdict(int)
+    right: Dict[str, int] = defaultdict(int)
+    for text, expected in cases:
+        found: Dict[str, str] = {}
+        for entity in post("/model/parse", {"text": text}).get("entities", []):
+            found.setdefault(entity["entity"], str(entity["value"]))
+        for entity in set(expected) | set(found):
+            seen[entity] += 1
+            right[entity] += expected.get(entity) == found.get(entity)
+    per_entity = {entity: {"n": seen[entity], "accuracy": right[entity] / seen[entity]} for entity in sorted(seen)}
+    total = sum(seen.values())
+    per_entity["all"] = {"n": total, "accuracy": sum(right.values()) / total if total else 1.0}
+    return per_entity
+
+
+def extractor_ms_per_message(texts: Sequence[str], rounds: int = 20) -> float:
+    """Milliseconds per message of the value extractor alone (in this process, warm)."""
+    from bot.extraction.values import ValueExtractor
+
+    extractor = ValueExtractor()
+    for text in texts:
+        extractor.extract(text)
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for text in texts:
+            extractor.extract(text)
+    return 1000 * (time.perf_counter() - started) / (rounds * len(texts))
+
+
 def latency(concurrency: int, turns_per_user: int) -> Dict[str, float]:
     durations: List[float] = []
     errors: List[str] = []
@@ -193,6 +236,13 @@ def render(results: dict) -> str:
                      f"({run['turns']} turns, {run['turns_per_s']:.1f} turns/s, {run['errors']} errors)"))
     rows.append(("Resident memory: Rasa server", f"{results['rss_rasa_mb']:.0f} MB"))
     rows.append(("Resident memory: action server", f"{results['rss_actions_mb']:.0f} MB"))
+    own, dev = results["entities_own"], results["entities_dev"]
+    rows.append(("Value extractor alone (spaCy + rules), per message", f"{results['extractor_ms']:.2f} ms"))
+    entity_rows = [
+        f"| {entity} | {own[entity]['accuracy']:.3f} ({own[entity]['n']}) | "
+        + (f"{dev[entity]['accuracy']:.3f} ({dev[entity]['n']})" if entity in dev else "-") + " |"
+        for entity in own
+    ]
     lines = [
         "# Benchmarks",
         "",
@@ -206,13 +256,24 @@ def render(results: dict) -> str:
         "|---|---|",
         *[f"| {name} | {value} |" for name, value in rows],
         "",
+        "## Entities",
+        "",
+        "Through `/model/parse` (the whole NLU pipeline). Per entity type: share of the messages where",
+        "it is expected or found that come out exactly right (expected normalised value, nothing",
+        "spurious); the count of such messages in brackets. Own set: tests/data/entities.yml;",
+        "shared dev set: the `entities` of ../shared/eval/nlu_dev.yml.",
+        "",
+        "| entity | own set | shared dev set |",
+        "|---|---|---|",
+        *entity_rows,
+        "",
         "## Misread examples",
         "",
         "Shared dev set:",
-        *[f"- `{text}`: expected `{gold}`, got `{guess}`" for text, gold, guess in d["misses"]] or ["- none"],
+        *([f"- `{text}`: expected `{gold}`, got `{guess}`" for text, gold, guess in d["misses"]] or ["- none"]),
         "",
         "Held-out set:",
-        *[f"- `{text}`: expected `{gold}`, got `{guess}`" for text, gold, guess in h["misses"]] or ["- none"],
+        *([f"- `{text}`: expected `{gold}`, got `{guess}`" for text, gold, guess in h["misses"]] or ["- none"]),
         "",
     ]
     return "\n".join(lines)
@@ -236,6 +297,13 @@ def main() -> int:
         results["dev"] = scores(load_dev_set())
         print(f"[bench] held-out accuracy {results['holdout']['accuracy']:.3f}, "
               f"dev accuracy {results['dev']['accuracy']:.3f}", flush=True)
+        own_entities, dev_entities = load_entity_cases(ENTITY_SET), load_entity_cases(SHARED_DEV_SET)
+        results["entities_own"] = entity_scores(own_entities)
+        results["entities_dev"] = entity_scores(dev_entities)
+        results["extractor_ms"] = extractor_ms_per_message([text for text, _ in own_entities + dev_entities])
+        print(f"[bench] entity accuracy: own set {results['entities_own']['all']['accuracy']:.3f}, "
+              f"dev set {results['entities_dev']['all']['accuracy']:.3f}; "
+              f"extractor {results['extractor_ms']:.2f} ms/message", flush=True)
         latency(2, 5)  # warm-up
         results["latency"] = {"1": latency(1, 100), "8": latency(8, 40)}
         for name, run in results["latency"].items():

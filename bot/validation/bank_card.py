@@ -226,9 +226,11 @@ def validate(
     )
 
 
-def is_valid(number: object, **checks: object) -> bool:
+def is_valid(
+    number: object, *, bank: object = None, current: object = None, previous: object = None
+) -> bool:
     """True when `validate` accepts the card (a soft Luhn failure counts as not valid)."""
     try:
-        return bool(validate(number, **checks))
+        return bool(validate(number, bank=bank, current=current, previous=previous))
     except Invalid:
         return False

@@ -199,6 +199,8 @@ def bank_name(code: str) -> str:
 
 def same_bank(code_a: str, code_b: str) -> bool:
     """True for one bank: the same code, or two codes the table gives the same name (洛阳银行 ...)."""
+    if not (isinstance(code_a, str) and isinstance(code_b, str)):
+        return False
     if code_a == code_b:
         return True
     names = _names()

@@ -27,6 +27,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+__all__ = ["to_halfwidth", "normalize_digits", "compact_number", "too_long"]
+
 # Longest value a validator looks at; real values are under 40 characters, anything longer is
 # refused by length before any other work (keeps every check O(small) on hostile input).
 VALUE_MAX_CHARS = 200
@@ -58,8 +60,8 @@ def _as_text(value: object) -> str:
     """The string to work on: '' for None and other non-strings (integers become their digits)."""
     if isinstance(value, str):
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() < 1000:
+        return str(value)  # huge integers: str() may refuse them (int_max_str_digits) and no value is that long
     return ""
 
 

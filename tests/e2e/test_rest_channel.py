@@ -90,3 +90,10 @@ def test_conversations_are_stored_encrypted(assistant):
     assert sender.encode() in stored, "the conversation was not saved in the SQL tracker store"
     assert b"6216604000000000568" not in stored
     assert "新卡号".encode() not in stored
+
+
+def test_parse_extracts_normalised_values(assistant):
+    status, result = assistant.post("/model/parse", {"text": "新卡 6216-6040-0000-0000-568，中行的，户名周强"})
+    assert status == 200
+    values = {entity["entity"]: entity["value"] for entity in result["entities"]}
+    assert values == {"card_number": "6216604000000000568", "bank": "中国银行", "name": "周强"}
