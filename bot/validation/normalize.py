@@ -60,8 +60,9 @@ def _as_text(value: object) -> str:
     """The string to work on: '' for None and other non-strings (integers become their digits)."""
     if isinstance(value, str):
         return value
+    # huge integers: str() may refuse them (int_max_str_digits), and no real value is that long
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() < 1000:
-        return str(value)  # huge integers: str() may refuse them (int_max_str_digits) and no value is that long
+        return str(value)
     return ""
 
 

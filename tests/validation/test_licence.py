@@ -106,3 +106,16 @@ def test_every_single_substitution_is_caught_by_the_check_character(code, data):
     replacement = data.draw(st.sampled_from([c for c in alphabet if c != code[position]]))
     changed = code[:position] + replacement + code[position + 1 :]
     assert reason_of(changed) is Reason.LICENCE_CHECKSUM
+
+
+def domain_rules_check_character(first17: str) -> str:
+    """DOMAIN_RULES.md's formula: weighted sum of alphabet indexes, MOD 31."""
+    weights = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+    total = sum(ALPHABET.index(c) * w for c, w in zip(first17, weights))
+    return ALPHABET[(31 - total % 31) % 31]
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_codes())
+def test_check_character_is_the_published_formula(code):
+    assert code[-1] == domain_rules_check_character(code[:17])

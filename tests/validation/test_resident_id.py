@@ -165,3 +165,15 @@ def test_every_substitution_of_one_example_is_caught():
             if replacement != number[position]:
                 changed = number[:position] + replacement + number[position + 1 :]
                 assert reason_of(changed) is Reason.ID_CHECKSUM, changed
+
+
+def domain_rules_check_character(first17: str) -> str:
+    """DOMAIN_RULES.md's formula: ISO 7064 MOD 11-2 with the published weights."""
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights)) % 11]
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_ids())
+def test_check_character_is_the_published_formula(number):
+    assert number[-1] == domain_rules_check_character(number[:17])
