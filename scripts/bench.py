@@ -316,6 +316,7 @@ def main() -> int:
         process.wait(timeout=60)
         shutil.rmtree(var_dir, ignore_errors=True)
     report = render(results)
+    (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "BENCHMARKS.md").write_text(report, encoding="utf-8")
     print(report)
     return 0
