@@ -55,6 +55,27 @@ def redact(text: str) -> str:
     return _LONG_NUMBER.sub(lambda match: mask_number(match.group()), text)
 
 
+def redact_normalized(text: str) -> str:
+    """`redact`, also catching numbers typed in Chinese digits (六二二二…) or with full-width
+    separators; the rest of the text is left exactly as it was.
+
+    >>> redact_normalized("卡号六二二二零二一零零零零零零零零零一二四，谢谢")
+    '卡号****0124，谢谢'
+    """
+    # Imported here: masking is imported by the models, and must stay light for them.
+    from bot.validation.normalize import normalize_digits
+
+    normalized = normalize_digits(text)  # same length as `text`, so spans carry over
+    if normalized == text:
+        return redact(text)
+    pieces, position = [], 0
+    for match in _LONG_NUMBER.finditer(normalized):
+        pieces += [text[position : match.start()], mask_number(match.group())]
+        position = match.end()
+    pieces.append(text[position:])
+    return redact("".join(pieces))
+
+
 class RedactingFilter(logging.Filter):
     """Logging filter that masks long numbers in every record, whatever the caller formatted.
 

@@ -30,7 +30,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-SHARED_DEV_SET = ROOT.parent / "shared" / "eval" / "nlu_dev.yml"
+SHARED_DEV_SET = ROOT / "tests" / "data" / "nlu_dev.yml"  # copy of ../shared/eval/nlu_dev.yml
 HOLDOUT = ROOT / "tests" / "data" / "nlu_holdout.yml"
 RASA_PORT, ACTION_PORT = 25005, 25055
 BASE = f"http://localhost:{RASA_PORT}"

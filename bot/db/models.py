@@ -1,5 +1,6 @@
 """Tables of the request store: merchants, their terminals and settlement accounts, change requests,
-handoffs to human agents and the audit trail.
+handoffs to human agents, one-time-code challenges, per-merchant verification state and the audit
+trail.
 
 Full card, account and ID numbers are only ever stored encrypted (`EncryptedString`); a `*_last4`
 column next to each serves display and lookups. Timestamps are timezone-aware UTC (`UtcDateTime`);
@@ -107,6 +108,13 @@ HANDOFF_STATUS_LABELS = {
     HandoffStatus.ACTIVE: "处理中",
     HandoffStatus.RESOLVED: "已解决",
 }
+
+class VerificationPurpose(str, enum.Enum):
+    """What a one-time code proves: who the merchant is, or their consent to one specific change."""
+
+    IDENTIFY = "identify"
+    SIGN_CHANGE = "sign_change"
+
 
 # Reference numbers: `CR20261125-7Q4K`. No 0/O, 1/I/L: merchants read them out over the phone.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -274,6 +282,9 @@ class ChangeRequest(Base):
     created_at = Column(UtcDateTime, nullable=False, default=utcnow)
     updated_at = Column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
     due_at = Column(UtcDateTime, nullable=False)  # expected end of review
+    # Codes of the documents still to send (bot.filing.DOCUMENT_LABELS); NULL for rows filed
+    # before the column existed (migration 0002).
+    missing_documents = Column(JSON)
 
     merchant = relationship("Merchant", back_populates="change_requests")
 
@@ -315,6 +326,49 @@ class Handoff(Base):
     context = Column(JSON, nullable=False, default=dict)
     agent = Column(String(100))
     created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at = Column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    merchant = relationship("Merchant")
+
+
+class VerificationChallenge(Base):
+    """One one-time code sent by SMS (bot.verification): the code itself is never stored, only the
+    HOTP secret that generates it, encrypted."""
+
+    __tablename__ = "verification_challenges"
+    __table_args__ = (CheckConstraint(_in("purpose", VerificationPurpose), name="purpose"),)
+
+    id = Column(Integer, primary_key=True)
+    merchant_id = Column(Integer, ForeignKey("merchants.id"), nullable=False, index=True)
+    phone = Column(String(20), nullable=False, index=True)  # registered phone at sending time
+    purpose = Column(StrEnumType(VerificationPurpose), nullable=False)
+    conversation_id = Column(String(100))
+    secret = Column(EncryptedString, nullable=False)  # base32 HOTP secret, one per challenge
+    # HMAC (keyed with the secret) of what the code was sent for: conversation, and for signing
+    # the change details. A code only verifies the same thing it was sent for.
+    context_digest = Column(String(64), nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)  # wrong entries
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)  # = sent at
+    expires_at = Column(UtcDateTime, nullable=False)
+    used_at = Column(UtcDateTime)  # set once, by the successful entry
+
+    merchant = relationship("Merchant")
+
+
+class MerchantSecurity(Base):
+    """Per-merchant verification state: the lock-out after wrong codes, and the optional
+    authenticator app (TOTP) enrolment. A row is created the first time it is needed."""
+
+    __tablename__ = "merchant_security"
+
+    id = Column(Integer, primary_key=True)
+    merchant_id = Column(Integer, ForeignKey("merchants.id"), nullable=False, unique=True)
+    locked_until = Column(UtcDateTime)
+    totp_secret = Column(EncryptedString)  # confirmed authenticator secret (base32)
+    totp_pending_secret = Column(EncryptedString)  # enrolment started, not yet confirmed
+    totp_enabled_at = Column(UtcDateTime)
+    totp_last_step = Column(Integer)  # last accepted time step: a TOTP code works once
+    totp_failures = Column(Integer, nullable=False, default=0)  # wrong authenticator codes in a row
     updated_at = Column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
     merchant = relationship("Merchant")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,8 +20,17 @@ import pytest
 from bot.settings import PROJECT_ROOT
 
 MODEL = PROJECT_ROOT / "models" / "current.tar.gz"
-RASA_PORT = int(os.environ.get("TEST_RASA_PORT", 15005))
-ACTION_PORT = int(os.environ.get("TEST_ACTION_PORT", 15055))
+
+
+def _free_port() -> int:
+    """A port nobody listens on now, so test runs (a developer's and CI's) never meet."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+RASA_PORT = int(os.environ.get("TEST_RASA_PORT") or _free_port())
+ACTION_PORT = int(os.environ.get("TEST_ACTION_PORT") or _free_port())
 
 
 @dataclass

@@ -10,7 +10,7 @@ from bot.extraction.values import ENTITY_TYPES, extract_values, values_by_entity
 from bot.settings import PROJECT_ROOT
 
 OWN_SET = PROJECT_ROOT / "tests" / "data" / "entities.yml"
-SHARED_DEV_SET = PROJECT_ROOT.parent / "shared" / "eval" / "nlu_dev.yml"
+SHARED_DEV_SET = PROJECT_ROOT / "tests" / "data" / "nlu_dev.yml"
 
 
 def _cases(path: Path) -> list:

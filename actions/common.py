@@ -1,0 +1,70 @@
+"""What every action needs: a database session, the identified merchant, the conversation context."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional
+
+from rasa_sdk import Tracker
+from sqlalchemy.orm import Session
+
+from bot.db.engine import session_scope
+from bot.db.models import Merchant
+from bot.filing import ChangeDetails
+from bot.prechecks import find_merchant
+from bot.validation import banks
+
+
+@contextmanager
+def database() -> Iterator[Session]:
+    with session_scope() as session:
+        yield session
+
+
+def channel_of(tracker: Tracker) -> str:
+    return (tracker.get_latest_input_channel() or "rest")
+
+
+def current_merchant(session: Session, tracker: Tracker) -> Optional[Merchant]:
+    """The merchant this conversation identified (never a number merely typed, unverified)."""
+    number = tracker.get_slot("merchant_number")
+    if not number or not tracker.get_slot("merchant_verified"):
+        return None
+    return find_merchant(session, number)
+
+
+def typed_merchant(session: Session, tracker: Tracker) -> Optional[Merchant]:
+    """The merchant whose number was typed in this conversation (verification still pending)."""
+    number = tracker.get_slot("merchant_number")
+    return find_merchant(session, number) if number else None
+
+
+def change_details(tracker: Tracker) -> ChangeDetails:
+    """The values collected by the change form, as the filing and signing services take them."""
+    bank = banks.normalize_bank(tracker.get_slot("new_bank"))
+    return ChangeDetails(
+        reason=tracker.get_slot("change_reason") or "",
+        bank_code=bank.code,
+        bank_name=bank.name,
+        account_number=tracker.get_slot("new_account_number") or "",
+        account_name=tracker.get_slot("holder_name") or "",
+        holder_id_number=tracker.get_slot("holder_id_number"),
+        opening_branch=tracker.get_slot("opening_branch"),
+        luhn_confirmed=bool(tracker.get_slot("account_needs_review")),
+    )
+
+
+def transcript(tracker: Tracker, limit: int = 50) -> List[Dict[str, Any]]:
+    """The conversation's messages (the handoff service masks every long number in them)."""
+    lines = []
+    for event in tracker.events:
+        if event.get("event") == "user" and event.get("text"):
+            lines.append({"from": "merchant", "text": event["text"]})
+        elif event.get("event") == "bot" and event.get("text"):
+            lines.append({"from": "bot", "text": event["text"]})
+    return lines[-limit:]
+
+
+CHANGE_SLOTS = ("route", "change_reason", "holder_id_number", "license_number", "new_bank",
+                "new_account_number", "holder_name", "opening_branch", "change_confirmed",
+                "sign_code", "luhn_pending", "account_needs_review", "idempotency_key",
+                "failed_attempts")

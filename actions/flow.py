@@ -1,0 +1,272 @@
+"""The steps between the forms: start, pre-checks, confirmation, signing, filing, status, handoff,
+cancel and corrections. Each action reads slots, calls `bot/`, utters responses by name."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import (
+    CHANGE_SLOTS, change_details, channel_of, current_merchant, database, transcript, typed_merchant,
+)
+from bot import handoff, status, verification
+from bot.db.models import MerchantKind, VerificationPurpose
+from bot.filing import FilingRefused, file_change_request, missing_documents, same_name
+from bot.masking import mask_card_spaced, mask_number
+from bot.prechecks import run_prechecks
+from bot.validation.identifiers import compact_request_id
+
+DomainDict = Dict[Text, Any]
+
+
+def _reset_change() -> List[EventType]:
+    return [SlotSet(slot, None) for slot in CHANGE_SLOTS]
+
+
+def _prechecks_then_change(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    with database() as session:
+        merchant = current_merchant(session, tracker)
+        result = run_prechecks(session, merchant)
+        if not result.ok:
+            dispatcher.utter_message(response=result.reason.response, **result.details)
+            return [SlotSet("pending_goal", None)]
+    return [SlotSet("pending_goal", None), FollowupAction("change_form")]
+
+
+class ActionStartChange(Action):
+    """change_account: identify first (unless this conversation already did), then pre-checks."""
+
+    def name(self) -> Text:
+        return "action_start_change"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        if not tracker.get_slot("merchant_verified"):
+            return [SlotSet("pending_goal", "change"), FollowupAction("identify_form")]
+        return _reset_change() + _prechecks_then_change(dispatcher, tracker)
+
+
+class ActionAfterIdentify(Action):
+    def name(self) -> Text:
+        return "action_after_identify"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        if not tracker.get_slot("merchant_verified"):
+            return [SlotSet("pending_goal", None)]
+        if tracker.get_slot("pending_goal") == "status":
+            return [SlotSet("pending_goal", None)] + _tell_status(dispatcher, tracker)
+        return _reset_change() + _prechecks_then_change(dispatcher, tracker)
+
+
+class ActionAskChangeConfirmed(Action):
+    """Shows every collected value, masked, and asks for confirmation."""
+
+    def name(self) -> Text:
+        return "action_ask_change_confirmed"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        number = tracker.get_slot("new_account_number") or ""
+        dispatcher.utter_message(
+            response="utter_confirm_change",
+            reason=tracker.get_slot("change_reason") or "",
+            bank=tracker.get_slot("new_bank") or "",
+            account_masked=mask_card_spaced(number),
+            holder_name=tracker.get_slot("holder_name") or "",
+            id_masked=mask_number(tracker.get_slot("holder_id_number") or ""),
+            branch=tracker.get_slot("opening_branch") or "",
+        )
+        return []
+
+
+class ActionAfterChangeForm(Action):
+    """Offline route: what to bring. Online: send the signing code, then the signing form."""
+
+    def name(self) -> Text:
+        return "action_after_change_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        with database() as session:
+            merchant = current_merchant(session, tracker)
+            if merchant is None:
+                return _reset_change()
+            if tracker.get_slot("route") == "offline":
+                hint = "" if merchant.kind == MerchantKind.MICRO.value else "、营业执照"
+                dispatcher.utter_message(response="utter_offline_route", licence_hint=hint)
+                return _reset_change()
+            if not tracker.get_slot("change_confirmed"):
+                return []
+            details = change_details(tracker)
+            sent = verification.send_code(session, merchant, VerificationPurpose.SIGN_CHANGE,
+                                          conversation_id=tracker.sender_id, change=details)
+        if sent.ok:
+            dispatcher.utter_message(response="utter_sign_code_sent", phone_masked=sent.phone_masked or "",
+                                     bank=details.bank_name, last4=details.last4)
+        else:
+            _say_send_refusal(dispatcher, sent)
+        return [FollowupAction("sign_form")]
+
+
+def _say_send_refusal(dispatcher: CollectingDispatcher, sent: verification.SendResult) -> None:
+    if sent.outcome is verification.Outcome.TOO_SOON:
+        dispatcher.utter_message(response="utter_code_too_soon", seconds=str(sent.retry_after or 60))
+    elif sent.outcome is verification.Outcome.LOCKED:
+        dispatcher.utter_message(response="utter_code_locked", minutes=str(max(1, (sent.retry_after or 60) // 60)))
+    else:
+        dispatcher.utter_message(response="utter_code_rate_limited")
+
+
+class ActionFileRequest(Action):
+    def name(self) -> Text:
+        return "action_file_request"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        if tracker.get_slot("sign_code") != "verified":
+            return []
+        events: List[EventType] = []
+        with database() as session:
+            merchant = current_merchant(session, tracker)
+            details = change_details(tracker)
+            try:
+                filed = file_change_request(session, merchant, details, tracker.get_slot("idempotency_key"),
+                                            channel_of(tracker), tracker.sender_id)
+            except FilingRefused as refused:
+                dispatcher.utter_message(response=refused.reason.response, **refused.details)
+                return _reset_change()
+            view = status.view(filed.request, merchant)
+            dispatcher.utter_message(response="utter_request_filed", reference=filed.reference,
+                                     bank=details.bank_name, last4=details.last4, due_date=view.due_date_text)
+            missing = missing_documents(merchant, details)
+            if missing:
+                dispatcher.utter_message(response="utter_request_missing_documents",
+                                         missing="、".join(document.label for document in missing))
+            if merchant.kind != MerchantKind.COMPANY.value and not same_name(merchant, details.account_name):
+                handoff.open_handoff(session, tracker.sender_id, channel_of(tracker),
+                                     handoff.DIFFERENT_NAME_AUTHORISATION, merchant=merchant,
+                                     collected_values={"reference": filed.reference, "bank": details.bank_name,
+                                                       "account_last4": details.last4,
+                                                       "account_name": details.account_name},
+                                     transcript=transcript(tracker))
+                dispatcher.utter_message(response="utter_handoff")
+                events.append(ConversationPaused())
+        return _reset_change() + events
+
+
+def _tell_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    reference = next(tracker.get_latest_entity_values("request_id"), None)
+    with database() as session:
+        merchant = current_merchant(session, tracker)
+        found = status.request_status(session, merchant, reference)
+        if found is None:
+            dispatcher.utter_message(response="utter_no_request")
+            return []
+        variables = found.response_variables()
+        dispatcher.utter_message(response="utter_status", reference=found.reference, bank=found.bank_name,
+                                 last4=found.card_last4, status_label=found.status_label,
+                                 due_date=found.due_date_text)
+        if found.missing_documents:
+            dispatcher.utter_message(response="utter_status_missing", missing=variables["missing_documents"])
+        if found.overdue:
+            status.escalate_if_overdue(session, merchant, found.reference)
+            dispatcher.utter_message(response="utter_status_overdue", reference=found.reference,
+                                     due_date=found.due_date_text)
+    return []
+
+
+class ActionCheckStatus(Action):
+    def name(self) -> Text:
+        return "action_check_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        if not tracker.get_slot("merchant_verified"):
+            return [SlotSet("pending_goal", "status"), FollowupAction("identify_form")]
+        return _tell_status(dispatcher, tracker)
+
+
+class ActionHandoff(Action):
+    """request_human / complain: a ticket for the agents with the masked context; pause the bot."""
+
+    def name(self) -> Text:
+        return "action_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        reason = handoff.COMPLAINT if intent == "complain" else handoff.MERCHANT_REQUEST
+        with database() as session:
+            merchant = current_merchant(session, tracker) or typed_merchant(session, tracker)
+            collected = {slot: tracker.get_slot(slot) for slot in CHANGE_SLOTS + ("merchant_number",)
+                         if tracker.get_slot(slot) not in (None, "", {}) and slot != "failed_attempts"}
+            handoff.open_handoff(session, tracker.sender_id, channel_of(tracker), reason, merchant=merchant,
+                                 collected_values=collected, transcript=transcript(tracker))
+        dispatcher.utter_message(response="utter_handoff")
+        return [ActiveLoop(None), SlotSet("requested_slot", None), ConversationPaused()]
+
+
+class ActionCancel(Action):
+    def name(self) -> Text:
+        return "action_cancel"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        if tracker.active_loop_name:
+            dispatcher.utter_message(response="utter_cancelled")
+        else:
+            dispatcher.utter_message(response="utter_nothing_to_cancel")
+        return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("pending_goal", None)] + _reset_change()
+
+
+# What merchants call each field when they correct it ("卡号输错了"), nearest words first.
+FIELD_WORDS = (
+    (("开户行", "支行", "分行", "网点"), "opening_branch", "开户支行"),
+    (("卡号", "账号", "帐号", "号码"), "new_account_number", "卡号"),
+    (("银行",), "new_bank", "银行"),
+    (("户名", "名字", "姓名", "持卡人"), "holder_name", "户名"),
+    (("身份证", "证件"), "holder_id_number", "身份证号"),
+    (("执照", "信用代码"), "license_number", "统一社会信用代码"),
+    (("原因",), "change_reason", "变更原因"),
+)
+
+
+class ActionCorrectField(Action):
+    """'卡号输错了': clear just that value (and the confirmation) so the form asks for it again."""
+
+    def name(self) -> Text:
+        return "action_correct_field"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        text = tracker.latest_message.get("text") or ""
+        for words, slot, label in FIELD_WORDS:
+            if any(word in text for word in words):
+                dispatcher.utter_message(response="utter_reask_field", field=label)
+                events = [SlotSet(slot, None), SlotSet("change_confirmed", None), SlotSet("sign_code", None)]
+                if slot == "new_bank":  # the card was checked against the bank: check both again
+                    events.append(SlotSet("new_account_number", None))
+                if tracker.active_loop_name == "sign_form":
+                    events += [ActiveLoop(None), FollowupAction("change_form")]
+                return events
+        dispatcher.utter_message(response="utter_which_field")
+        return [SlotSet("change_confirmed", None)]
+
+
+class ActionResendCode(Action):
+    def name(self) -> Text:
+        return "action_resend_code"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        loop = tracker.active_loop_name
+        with database() as session:
+            if loop == "identify_form" and tracker.get_slot("merchant_number"):
+                merchant = typed_merchant(session, tracker)
+                sent = verification.send_code(session, merchant, VerificationPurpose.IDENTIFY,
+                                              conversation_id=tracker.sender_id)
+            elif loop == "sign_form":
+                merchant = current_merchant(session, tracker)
+                sent = verification.send_code(session, merchant, VerificationPurpose.SIGN_CHANGE,
+                                              conversation_id=tracker.sender_id, change=change_details(tracker))
+            else:
+                dispatcher.utter_message(response="utter_no_code_pending")
+                return []
+        if sent.ok:
+            dispatcher.utter_message(response="utter_code_sent", phone_masked=sent.phone_masked or "")
+        else:
+            _say_send_refusal(dispatcher, sent)
+        return []

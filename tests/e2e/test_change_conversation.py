@@ -1,0 +1,150 @@
+"""Whole change-account conversations over REST with the demo merchants, reading the codes from
+the SMS outbox and checking what was filed (spec/CONVERSATION.md §3-§5)."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from bot.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.servers
+
+CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
+
+
+class Merchant:
+    """One merchant's chat: says things, reads its codes from the outbox."""
+
+    def __init__(self, assistant, number: str, phone: str) -> None:
+        self.assistant = assistant
+        self.number = number
+        self.phone = phone
+        self.sender = f"e2e-{uuid.uuid4().hex[:10]}"
+        self.seen_sms = len(self._sms())
+
+    def say(self, message: str) -> str:
+        replies = self.assistant.say(self.sender, message)
+        return "\n".join(reply.get("text", "") for reply in replies)
+
+    def _sms(self) -> list:
+        outbox = self.assistant.var_dir / "sms_outbox.jsonl"
+        if not outbox.exists():
+            return []
+        return [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def new_sms(self) -> list:
+        messages = self._sms()
+        fresh, self.seen_sms = messages[self.seen_sms:], len(messages)
+        return [message for message in fresh if message["to"] == self.phone]
+
+    def last_code(self) -> str:
+        texts = [message["text"] for message in self.new_sms()]
+        codes = [CODE.findall(text) for text in texts]
+        assert codes and len(codes[-1]) == 1, f"no single code in {texts}"
+        return codes[-1][0]
+
+    def identify(self, opening: str = "我要换结算卡") -> str:
+        assert "商户编号" in self.say(opening)
+        assert "验证码" in self.say(self.number)
+        return self.say(self.last_code())
+
+
+def requests_of(assistant, merchant: str) -> list:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "requests", "list", "--merchant", merchant, "--json"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+        env={"BOT_VAR_DIR": str(assistant.var_dir), "PATH": "/usr/bin:/bin"},
+    )
+    return json.loads(result.stdout)
+
+
+def fill_details(chat: Merchant, card: str = "6222021000000000124", bank: str = "工商银行",
+                 holder: str = "张伟", holder_id: str = "310101198503171233") -> str:
+    assert "原因" in chat.say("线上办理")
+    assert "身份证" in chat.say("原卡丢失")
+    assert "银行" in chat.say(holder_id)
+    assert "卡号" in chat.say(bank)
+    assert "户名" in chat.say(card)
+    assert "支行" in chat.say(holder)
+    return chat.say("工商银行上海浦东支行")
+
+
+def test_happy_path_files_one_request(assistant):
+    chat = Merchant(assistant, "822100000000001", "13800000001")
+    reply = chat.identify()
+    assert "身份验证成功" in reply and "线上办理" in reply
+    confirmation = fill_details(chat)
+    assert "6222 02** **** ***0 124" in confirmation
+    assert "6222021000000000124" not in confirmation and "310101198503171233" not in confirmation
+    signing = chat.say("确认")
+    assert "尾号0124" in signing
+    sign_sms = [m for m in chat.new_sms()]
+    assert sign_sms and "0124" in sign_sms[-1]["text"] and "6222021000000000124" not in sign_sms[-1]["text"]
+    code = CODE.findall(sign_sms[-1]["text"])[0]
+    filed = chat.say(code)
+    reference = re.search(r"CR\d{8}-[0-9A-Z]{4}", filed).group()
+    requests = requests_of(assistant, "822100000000001")
+    assert [request["reference"] for request in requests] == [reference]
+    assert requests[0]["card_last4"] == "0124" and requests[0]["account_name"] == "张伟"
+    assert requests[0]["status"] in ("awaiting_documents", "under_review")
+    notices = chat.new_sms()
+    assert notices and reference in notices[-1]["text"]
+    # Saying the code again does not file a second request.
+    chat.say(code)
+    assert len(requests_of(assistant, "822100000000001")) == 1
+
+
+def test_credit_card_refused_then_fixed(assistant):
+    chat = Merchant(assistant, "822100000000006", "13800000006")
+    chat.identify()
+    chat.say("线上办理")
+    chat.say("更换开户银行")
+    chat.say("420106198709093215")
+    chat.say("招商银行")
+    refused = chat.say("6225751000000004")
+    assert "信用卡" in refused
+    assert "户名" in chat.say("6225883000000005")
+    assert "支行" in chat.say("刘洋")
+    assert "6225 88** **** 0005" in chat.say("招商银行深圳南山支行")
+
+
+def test_correction_at_confirmation(assistant):
+    chat = Merchant(assistant, "822100000000007", "13800000007")
+    chat.identify()
+    confirmation = fill_details(chat, card="6227002000000000340", bank="建设银行", holder="孙丽",
+                                holder_id="330102199501206548")
+    assert "***0 340" in confirmation.replace("0340", "0 340") or "0340" in confirmation
+    assert "卡号" in chat.say("卡号输错了")
+    again = chat.say("6227 0020 0000 0000 340")
+    assert "请核对" in again or "卡号" in again
+
+
+def test_wrong_codes_lock_the_merchant(assistant):
+    chat = Merchant(assistant, "822100000000008", "13800000008")
+    chat.say("我要换结算卡")
+    chat.say("822100000000008")
+    real = chat.last_code()
+    wrong = "000000" if real != "000000" else "111111"
+    replies = [chat.say(wrong) for _ in range(5)]
+    assert "还可以再试" in replies[0]
+    assert "锁定" in replies[-1]
+    assert "锁定" in chat.say(real)  # even the right code is refused while locked
+
+
+def test_overdue_request_status_is_escalated(assistant):
+    chat = Merchant(assistant, "822100000000004", "13800000004")
+    reply = chat.identify("我的申请审核到哪了")
+    assert "抱歉" in reply and "升级" in reply
+    requests = requests_of(assistant, "822100000000004")
+    assert requests[0]["status"] == "escalated"
+
+
+def test_request_human_pauses_the_bot(assistant):
+    chat = Merchant(assistant, "822100000000009", "13800000009")
+    assert "人工" in chat.say("转人工")
+    assert chat.say("你好") == ""  # paused until an agent hands the conversation back
