@@ -1,4 +1,9 @@
-"""Session start: fill the brand slots from configuration so responses name the deploying acquirer."""
+"""Session start: fill the brand slots from configuration, and end a form left idle.
+
+Rasa starts a new session after `session_expiration_time` (30 minutes, domain.yml) without a
+message. A form still open then has expired: the merchant is told so, and neither the values it
+collected nor the identification carry over (a code must be entered again).
+"""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -7,7 +12,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.common import CHANGE_SLOTS
 from bot.settings import brand
+
+# Slots that belong to one attempt at a change and never outlive its session.
+NOT_CARRIED_OVER = set(CHANGE_SLOTS) | {"merchant_verified", "identify_code", "pending_goal", "requested_slot"}
 
 
 class ActionSessionStart(Action):
@@ -17,13 +26,14 @@ class ActionSessionStart(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
+        if tracker.active_loop_name:
+            dispatcher.utter_message(response="utter_form_expired")
         configured = brand()
         events: List[EventType] = [SessionStarted()]
-        # Carry the previous session's slots over, as Rasa's default session start does.
         events += [
             SlotSet(event["name"], event["value"])
             for event in tracker.events
-            if event.get("event") == "slot"
+            if event.get("event") == "slot" and event.get("name") not in NOT_CARRIED_OVER
         ]
         events += [
             SlotSet("brand_name", configured.name),

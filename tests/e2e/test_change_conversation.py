@@ -148,3 +148,20 @@ def test_request_human_pauses_the_bot(assistant):
     chat = Merchant(assistant, "822100000000009", "13800000009")
     assert "人工" in chat.say("转人工")
     assert chat.say("你好") == ""  # paused until an agent hands the conversation back
+
+
+def test_agent_hands_the_merchant_back_to_the_bot(assistant):
+    from bot.db.engine import make_engine, session_factory, session_scope
+    from bot.handback import hand_back_to_bot
+    from bot.handoff import open_handoff_for
+
+    chat = Merchant(assistant, "822100000000003", "13800000003")
+    assert "人工" in chat.say("我要投诉，太慢了")
+    assert chat.say("在吗") == ""
+    engine = make_engine(f"sqlite:///{assistant.var_dir / 'bot.db'}")
+    with session_scope(session_factory(engine)) as session:
+        handoff = open_handoff_for(session, chat.sender)
+        assert handoff.reason == "complaint"
+        hand_back_to_bot(session, handoff.id, "agent:小王", base_url=assistant.base_url)
+    engine.dispose()
+    assert "结算助手" in chat.say("你好")
