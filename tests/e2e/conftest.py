@@ -64,35 +64,44 @@ def _ready(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+def start_assistant(var_dir: Path, rasa_port: int = RASA_PORT, action_port: int = ACTION_PORT) -> Assistant:
+    """`bot serve` with its state in var_dir (seeded with the demo data when new); waits until ready."""
     if not MODEL.exists():
         pytest.fail(f"no trained model at {MODEL}: run `make test`, which trains it first")
-    var_dir = tmp_path_factory.mktemp("var")
     env = {**os.environ, "BOT_VAR_DIR": str(var_dir), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
     env.pop("DATABASE_URL", None)
     subprocess.run([sys.executable, "-m", "bot", "demo", "seed"], env=env, check=True,
                    cwd=PROJECT_ROOT, capture_output=True)
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve",
-         "--rasa-port", str(RASA_PORT), "--action-port", str(ACTION_PORT)],
+         "--rasa-port", str(rasa_port), "--action-port", str(action_port)],
         env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     deadline = time.monotonic() + 240
-    while not (_ready(f"http://localhost:{RASA_PORT}/") and _ready(f"http://localhost:{ACTION_PORT}/health")):
+    while not (_ready(f"http://localhost:{rasa_port}/") and _ready(f"http://localhost:{action_port}/health")):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             logs = "\n".join(p.read_text()[-3000:] for p in (var_dir / "logs").glob("*.log"))
             pytest.fail(f"servers did not start:\n{process.stdout.read()}\n{logs}")
         time.sleep(1)
-    children = json.loads((var_dir / "run" / "serve.json").read_text())["children"]
-    yield Assistant(f"http://localhost:{RASA_PORT}", var_dir, process)
-    # SIGTERM stops both servers and leaves no process behind.
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) == 0
+    return Assistant(f"http://localhost:{rasa_port}", var_dir, process)
+
+
+def stop_assistant(assistant: Assistant) -> None:
+    """SIGTERM stops both servers and leaves no process behind."""
+    children = json.loads((assistant.var_dir / "run" / "serve.json").read_text())["children"]
+    assistant.process.send_signal(signal.SIGTERM)
+    assert assistant.process.wait(timeout=60) == 0
     for name, pid in children.items():
         assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"{name} outlived bot serve"
-    assert not _ready(f"http://localhost:{RASA_PORT}/")
+    assert not _ready(assistant.base_url + "/")
+
+
+@pytest.fixture(scope="session")
+def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    running = start_assistant(tmp_path_factory.mktemp("var"))
+    yield running
+    stop_assistant(running)
 
 
 def _is_zombie(pid: int) -> bool:
