@@ -20,6 +20,10 @@ from bot.validation.identifiers import compact_request_id
 
 DomainDict = Dict[Text, Any]
 
+# The rules (data/stories/change_account.yml) continue each step with the usual next form, as the
+# test stories expect; an action that stops the flow says so by ending the turn explicitly.
+ACTION_LISTEN = "action_listen"
+
 
 def _reset_change() -> List[EventType]:
     return [SlotSet(slot, None) for slot in CHANGE_SLOTS]
@@ -31,7 +35,7 @@ def _prechecks_then_change(dispatcher: CollectingDispatcher, tracker: Tracker) -
         result = run_prechecks(session, merchant)
         if not result.ok:
             dispatcher.utter_message(response=result.reason.response, **result.details)
-            return [SlotSet("pending_goal", None)]
+            return [SlotSet("pending_goal", None), FollowupAction(ACTION_LISTEN)]
     return [SlotSet("pending_goal", None), FollowupAction("change_form")]
 
 
@@ -53,9 +57,10 @@ class ActionAfterIdentify(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         if not tracker.get_slot("merchant_verified"):
-            return [SlotSet("pending_goal", None)]
+            return [SlotSet("pending_goal", None), FollowupAction(ACTION_LISTEN)]
         if tracker.get_slot("pending_goal") == "status":
-            return [SlotSet("pending_goal", None)] + _tell_status(dispatcher, tracker)
+            told = _tell_status(dispatcher, tracker)
+            return [SlotSet("pending_goal", None)] + told + [FollowupAction(ACTION_LISTEN)]
         return _reset_change() + _prechecks_then_change(dispatcher, tracker)
 
 
@@ -89,13 +94,13 @@ class ActionAfterChangeForm(Action):
         with database() as session:
             merchant = current_merchant(session, tracker)
             if merchant is None:
-                return _reset_change()
+                return _reset_change() + [FollowupAction(ACTION_LISTEN)]
             if tracker.get_slot("route") == "offline":
                 hint = "" if merchant.kind == MerchantKind.MICRO.value else "、营业执照"
                 dispatcher.utter_message(response="utter_offline_route", licence_hint=hint)
-                return _reset_change()
+                return _reset_change() + [FollowupAction(ACTION_LISTEN)]
             if not tracker.get_slot("change_confirmed"):
-                return []
+                return [FollowupAction(ACTION_LISTEN)]
             details = change_details(tracker)
             sent = verification.send_code(session, merchant, VerificationPurpose.SIGN_CHANGE,
                                           conversation_id=tracker.sender_id, change=details)
