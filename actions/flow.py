@@ -231,6 +231,9 @@ FIELD_WORDS = (
 )
 
 
+CORRECTION_WORDS = ("错", "不对", "有误", "改", "重新", "更正", "不是", "修改")
+
+
 class ActionCorrectField(Action):
     """'卡号输错了': clear just that value (and the confirmation) so the form asks for it again."""
 
@@ -239,6 +242,9 @@ class ActionCorrectField(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         text = tracker.latest_message.get("text") or ""
+        if not any(word in text for word in CORRECTION_WORDS):
+            # "户名是张伟" read as a correction: it is the value itself; the form validates it.
+            return []
         for words, slot, label in FIELD_WORDS:
             if any(word in text for word in words):
                 dispatcher.utter_message(response="utter_reask_field", field=label)

@@ -77,6 +77,15 @@ _NOT_NAMES = {"好的", "好吧", "好滴", "是的", "明白", "谢谢", "没�
               "管理", "关闭", "包括", "单位", "关于", "向上", "方便", "付款", "付钱", "白天", "连接"}
 
 
+# Characters that end chat particles and phrases, never a name ("谢谢啊", "错了", "好的").
+_NOT_NAME_ENDINGS = set("啊呀吧了吗呢哦的嘛啦么")
+
+
+def _looks_like_name(name: str) -> bool:
+    surname_ok = name[0] in _SURNAMES or name[:2] in _COMPOUND_SURNAMES
+    return surname_ok and name not in _NOT_NAMES and name[-1] not in _NOT_NAME_ENDINGS
+
+
 @dataclass(frozen=True)
 class ExtractedValue:
     entity: str
@@ -225,6 +234,8 @@ class ValueExtractor:
     def _names(original: str, compact: str, index: List[int]) -> Iterable[ExtractedValue]:
         for match in _NAME_TRIGGER.finditer(compact):
             name = match.group(1)
+            if not _looks_like_name(name):
+                continue  # "户名写错了", "持卡人身份证号": a trigger word, but no name after it
             start, end = match.start(1), match.end(1)
             first, last = index[start], index[end - 1] + 1
             yield ExtractedValue("name", first, last, original[first:last],
@@ -232,8 +243,7 @@ class ValueExtractor:
         bare = _BARE_NAME.match(compact)
         if bare and not _NAME_TRIGGER.search(compact):
             name = bare.group(1)
-            surname_ok = name[0] in _SURNAMES or name[:2] in _COMPOUND_SURNAMES
-            if surname_ok and name not in _NOT_NAMES and not banks.is_valid(name):
+            if _looks_like_name(name) and not banks.is_valid(name):
                 start, end = bare.start(1), bare.end(1)
                 first, last = index[start], index[end - 1] + 1
                 yield ExtractedValue("name", first, last, original[first:last], name)

@@ -102,7 +102,7 @@ def test_happy_path_files_one_request(assistant):
 def test_credit_card_refused_then_fixed(assistant):
     chat = Merchant(assistant, "822100000000006", "13800000006")
     chat.identify()
-    chat.say("线上办理")
+    assert "原因" in chat.say('/inform{"route": "online"}')  # the 线上办理 button's payload
     chat.say("更换开户银行")
     chat.say("420106198709093215")
     chat.say("招商银行")
