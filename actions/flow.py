@@ -281,3 +281,24 @@ class ActionResendCode(Action):
         else:
             _say_send_refusal(dispatcher, sent)
         return []
+
+
+class ActionFallback(Action):
+    """The NLU was not sure: say so; the second time in a row, hand off to a human."""
+
+    def name(self) -> Text:
+        return "action_fallback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        user_turns = [event for event in tracker.events if event.get("event") == "user"]
+        previous = user_turns[-2] if len(user_turns) >= 2 else None
+        repeated = previous is not None and ((previous.get("parse_data") or {}).get("intent") or {}).get("name") == "nlu_fallback"
+        if not repeated:
+            dispatcher.utter_message(response="utter_default")
+            return []
+        with database() as session:
+            merchant = current_merchant(session, tracker) or typed_merchant(session, tracker)
+            handoff.open_handoff(session, tracker.sender_id, channel_of(tracker), handoff.REPEATED_FALLBACK,
+                                 merchant=merchant, transcript=transcript(tracker))
+        dispatcher.utter_message(response="utter_fallback_handoff")
+        return [ConversationPaused()]

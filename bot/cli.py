@@ -2,6 +2,7 @@
 
     bot db upgrade                                   apply database migrations
     bot demo seed                                    migrate, then add the demo merchants
+    bot demo seed-load-test [--count N] [--start I]  migrate, then add load-test merchants (bench)
     bot requests list [--merchant NUMBER] [--json]   change requests, newest first
     bot handoffs list [--json]                       conversations handed to agents
     bot serve [...]                                  development server (bot.devserver)
@@ -103,6 +104,25 @@ def cmd_demo_seed(args: argparse.Namespace) -> int:
     added = f"{summary.merchants_created} added" if summary.merchants_created else "all present already"
     print(f"Demo data ready in {display_url(url)}: {summary.merchants_total} merchants ({added}), "
           f"{summary.requests_created} change request(s) added.")
+    return 0
+
+
+def cmd_demo_seed_load_test(args: argparse.Namespace) -> int:
+    from bot.demo import load_test_merchant, seed_load_test_merchants
+
+    if args.count < 1 or args.start < 10 or args.start + args.count - 1 > 999:
+        raise CliError("--start and --count must name load-test merchants 10-999")
+    url = settings.database_url()
+    _upgrade(url)
+    engine = make_engine(url)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            summary = seed_load_test_merchants(session, args.count, start=args.start)
+    finally:
+        engine.dispose()
+    first = load_test_merchant(args.start).number
+    print(f"{summary.merchants_total} load-test merchants from {first} ready in {display_url(url)} "
+          f"({summary.merchants_created} added).")
     return 0
 
 
@@ -231,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="demo data").add_subparsers(dest="action", metavar="ACTION")
     demo.required = True
     demo.add_parser("seed", help="migrate, then add the demo merchants").set_defaults(handler=cmd_demo_seed)
+    load_test = demo.add_parser("seed-load-test", help="migrate, then add merchants for load tests (make bench)")
+    load_test.add_argument("--count", type=int, default=8, help="how many merchants (default 8)")
+    load_test.add_argument("--start", type=int, default=100, help="index of the first one (default 100)")
+    load_test.set_defaults(handler=cmd_demo_seed_load_test)
 
     requests = commands.add_parser("requests", help="change requests").add_subparsers(dest="action", metavar="ACTION")
     requests.required = True

@@ -2,6 +2,9 @@
 
 `seed(session)` is idempotent and runs on every start: a merchant that already exists is left
 exactly as it is (the demo may have changed its account since), so only missing merchants are added.
+
+`seed_load_test_merchants(session, count)` adds merchants for load tests (`make bench`), never part
+of the demo: each can go through the whole change conversation once.
 """
 from __future__ import annotations
 
@@ -195,3 +198,35 @@ def seed(session: Session) -> SeedSummary:
         requests_created = 1
     session.flush()
     return SeedSummary(merchants_created=created, merchants_total=len(existing), requests_created=requests_created)
+
+
+# Load-test merchants (`bot demo seed-load-test`): micro merchants that pass every pre-check, whose
+# operator is the holder the conversation names (同名结算, no handoff), and whose current card
+# differs from the card the conversation submits (LOAD_TEST_NEW_CARD).
+LOAD_TEST_NAME = "张伟"
+LOAD_TEST_ID_NUMBER = "310101198503171233"
+LOAD_TEST_CURRENT_CARD = "6228485000000000781"  # ABC debit
+LOAD_TEST_NEW_CARD = "6222021000000000124"  # ICBC debit, what the conversation submits
+
+
+def load_test_merchant(index: int) -> DemoMerchant:
+    """Load-test merchant `index` (10-999; 1-9 are the demo's numbers): number 822100000000NNN,
+    registered phone 13900000NNN."""
+    if not 10 <= index <= 999:
+        raise ValueError(f"load-test merchant index must be 10-999, got {index}")
+    return DemoMerchant(f"822100000000{index:03d}", MICRO, LOAD_TEST_NAME, LOAD_TEST_ID_NUMBER,
+                        f"13900000{index:03d}", "ABC", LOAD_TEST_CURRENT_CARD)
+
+
+def seed_load_test_merchants(session: Session, count: int, start: int = 100) -> SeedSummary:
+    """Add the load-test merchants `start` .. `start + count - 1` that are missing; the caller
+    commits."""
+    merchants = [load_test_merchant(index) for index in range(start, start + count)]
+    numbers = [merchant.number for merchant in merchants]
+    existing = set(session.execute(select(Merchant.merchant_number)
+                                   .where(Merchant.merchant_number.in_(numbers))).scalars())
+    missing = [merchant for merchant in merchants if merchant.number not in existing]
+    for merchant in missing:
+        _add_merchant(session, merchant)
+    session.flush()
+    return SeedSummary(merchants_created=len(missing), merchants_total=len(merchants), requests_created=0)

@@ -2,8 +2,9 @@
 
 Measures, on this machine: training time (from an empty cache), cold start of `bot serve` (command
 to both servers ready), NLU intent accuracy and macro-F1 on the held-out set and on the shared
-development set, REST turn latency p50/p95 with 1 and 8 concurrent conversations, and resident
-memory of both servers. Everything runs on ports and in a state folder of its own.
+development set, REST turn latency p50/p95 with 1 and 8 concurrent conversations, whole change
+conversations (the happy path, 1 merchant then 8 at once: turns, latency, filed requests), and
+resident memory of both servers. Everything runs on ports and in a state folder of its own.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -28,6 +30,8 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 import yaml
 
+from bot.demo import LOAD_TEST_ID_NUMBER, LOAD_TEST_NAME, LOAD_TEST_NEW_CARD, DemoMerchant, load_test_merchant
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 SHARED_DEV_SET = ROOT / "tests" / "data" / "nlu_dev.yml"  # copy of ../shared/eval/nlu_dev.yml
@@ -38,6 +42,29 @@ BASE = f"http://localhost:{RASA_PORT}"
 # A realistic mix of single turns for the latency runs (no change flow yet).
 TURNS = ["你好", "换卡需要准备什么材料", "审核要几天", "信用卡可以做结算卡吗", "你是机器人吗",
          "钱什么时候到账", "今天天气怎么样", "谢谢", "再见"]
+
+# Whole change conversations: the happy path of tests/e2e/test_change_conversation.py
+# (test_happy_path_files_one_request), one merchant alone, then 8 at once, each its own load-test
+# merchant (`bot demo seed-load-test`: every merchant can file only once).
+CHANGE_RUNS = {"1": 1, "8": 8}  # name -> concurrent merchants
+FIRST_LOAD_TEST_MERCHANT = 100  # 822100000000100, phone 13900000100
+MERCHANT_NUMBER, SMS_CODE = object(), object()  # placeholders: the merchant's number, its newest code
+HAPPY_PATH = [  # what the merchant says, a phrase the reply must contain
+    ("我要换结算卡", "商户编号"),
+    (MERCHANT_NUMBER, "验证码"),
+    (SMS_CODE, "身份验证成功"),  # identification code
+    ("线上办理", "原因"),
+    ("原卡丢失", "身份证"),
+    (LOAD_TEST_ID_NUMBER, "银行"),
+    ("工商银行", "卡号"),
+    (LOAD_TEST_NEW_CARD, "户名"),
+    (LOAD_TEST_NAME, "支行"),
+    ("工商银行上海浦东支行", "请核对"),
+    ("确认", f"尾号{LOAD_TEST_NEW_CARD[-4:]}"),
+    (SMS_CODE, "CR"),  # signing code: the request is filed, the reply names its reference
+]
+CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
+REFERENCE = re.compile(r"CR\d{8}-[0-9A-Z]{4}")
 
 
 def post(path: str, body: dict, timeout: float = 60) -> dict:
@@ -65,11 +92,19 @@ def measure_training() -> float:
         return time.monotonic() - started
 
 
-def start_servers(var_dir: Path) -> Tuple[subprocess.Popen, float]:
+def bench_env(var_dir: Path) -> Dict[str, str]:
+    """The environment of the bench's own `bot` commands: its state folder, never var/."""
     env = {**os.environ, "BOT_VAR_DIR": str(var_dir), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
     env.pop("DATABASE_URL", None)
+    return env
+
+
+def start_servers(var_dir: Path) -> Tuple[subprocess.Popen, float]:
+    env = bench_env(var_dir)
     subprocess.run([str(VENV_BIN / "bot"), "demo", "seed"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
+    subprocess.run([str(VENV_BIN / "bot"), "demo", "seed-load-test", "--count", str(sum(CHANGE_RUNS.values())),
+                    "--start", str(FIRST_LOAD_TEST_MERCHANT)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     started = time.monotonic()
     process = subprocess.Popen([str(VENV_BIN / "bot"), "serve", "--rasa-port", str(RASA_PORT),
                                 "--action-port", str(ACTION_PORT)], cwd=ROOT, env=env,
@@ -188,11 +223,94 @@ def latency(concurrency: int, turns_per_user: int) -> Dict[str, float]:
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
-    ordered = sorted(durations)
-    return {"turns": len(ordered), "errors": len(errors),
-            "p50_ms": 1000 * ordered[len(ordered) // 2],
-            "p95_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
-            "turns_per_s": len(ordered) / wall}
+    return {"turns": len(durations), "errors": len(errors), **percentiles_ms(durations),
+            "turns_per_s": len(durations) / wall}
+
+
+def percentiles_ms(durations: Sequence[float]) -> Dict[str, float]:
+    ordered = sorted(durations) or [float("nan")]
+    return {"p50_ms": 1000 * ordered[len(ordered) // 2],
+            "p95_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]}
+
+
+def newest_code(var_dir: Path, phone: str) -> str:
+    """The code in the newest SMS to `phone` in the bench's outbox ("" if none)."""
+    outbox = var_dir / "sms_outbox.jsonl"
+    texts = []
+    for line in outbox.read_text(encoding="utf-8").splitlines() if outbox.exists() else []:
+        try:
+            message = json.loads(line)
+        except ValueError:  # a line being written right now
+            continue
+        if message["to"] == phone and CODE.search(message["text"]):
+            texts.append(message["text"])
+    return CODE.search(texts[-1]).group() if texts else ""
+
+
+def change_conversation(var_dir: Path, merchant: DemoMerchant) -> dict:
+    """One merchant through HAPPY_PATH: turn durations, the reference filed, the first error."""
+    sender = f"bench-change-{uuid.uuid4().hex[:10]}"
+    durations: List[float] = []
+    reply = ""
+    for message, expected in HAPPY_PATH:
+        if message is MERCHANT_NUMBER:
+            message = merchant.number
+        elif message is SMS_CODE:
+            message = newest_code(var_dir, merchant.phone)
+        started = time.perf_counter()
+        try:
+            replies = post("/webhooks/rest/webhook", {"sender": sender, "message": message})
+        except (OSError, ValueError) as error:
+            return {"durations": durations, "reference": None,
+                    "error": f"{merchant.number} turn {len(durations) + 1}: {error}"}
+        durations.append(time.perf_counter() - started)
+        reply = "\n".join(r.get("text", "") for r in replies)
+        if expected not in reply:
+            return {"durations": durations, "reference": None,
+                    "error": f"{merchant.number} turn {len(durations)}: no {expected!r} in {reply!r}"}
+    reference = REFERENCE.search(reply)
+    return {"durations": durations, "reference": reference and reference.group(),
+            "error": None if reference else f"{merchant.number}: no reference in {reply!r}"}
+
+
+def filed_requests(var_dir: Path) -> List[dict]:
+    result = subprocess.run([sys.executable, "-m", "bot", "requests", "list", "--json"], cwd=ROOT,
+                            env=bench_env(var_dir), capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def change_conversations(var_dir: Path, merchants: Sequence[DemoMerchant]) -> dict:
+    """The merchants' conversations at once (one thread each); then checks that each merchant has
+    exactly one request filed, the one its conversation was told about."""
+    outcomes = [{"durations": [], "reference": None, "error": f"{merchant.number}: thread died"}
+                for merchant in merchants]
+
+    def run(index: int) -> None:
+        outcomes[index] = change_conversation(var_dir, merchants[index])
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(merchants))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+
+    filed: Dict[str, List[str]] = defaultdict(list)
+    for request in filed_requests(var_dir):
+        filed[request["merchant_id"]].append(request["reference"])
+    errors = [outcome["error"] for outcome in outcomes if outcome["error"]]
+    for merchant, outcome in zip(merchants, outcomes):
+        if outcome["reference"] and filed[merchant.number] != [outcome["reference"]]:
+            errors.append(f"{merchant.number}: told {outcome['reference']}, filed {filed[merchant.number]}")
+    durations = [duration for outcome in outcomes for duration in outcome["durations"]]
+    completed = [len(outcome["durations"]) for outcome in outcomes if outcome["reference"]]
+    return {"conversations": len(merchants), "completed": len(completed),
+            "turns_to_file": max(completed, default=0), "turns": len(durations), **percentiles_ms(durations),
+            "wall_s": wall, "errors": errors,
+            "filed": sum(len(filed[merchant.number]) for merchant in merchants),
+            "lost": sum(not filed[merchant.number] for merchant in merchants),
+            "duplicated": sum(max(0, len(filed[merchant.number]) - 1) for merchant in merchants)}
 
 
 def group_rss_mb(pgid: int) -> float:
@@ -267,6 +385,21 @@ def render(results: dict) -> str:
         "|---|---|---|",
         *entity_rows,
         "",
+        "## Whole change conversations",
+        "",
+        "The happy path of a settlement-card change over REST, as in tests/e2e/test_change_conversation.py:",
+        "change request, merchant number, identification code (read from the SMS outbox), 线上办理,",
+        "reason, holder ID, bank, card, holder name, branch, 确认, signing code: request filed. One",
+        "load-test merchant alone, then 8 merchants at once (one thread each, all turns sent as fast as",
+        "the replies come). Latency is per turn; filed requests are counted with `bot requests list --json`.",
+        "",
+        "| run | turns to file | turn latency p50 / p95 | wall time | errors | requests filed (lost, duplicated) |",
+        "|---|---|---|---|---|---|",
+        *[f"| {name} concurrent merchant(s), {run['completed']}/{run['conversations']} completed "
+          f"| {run['turns_to_file']} | {run['p50_ms']:.0f} ms / {run['p95_ms']:.0f} ms ({run['turns']} turns) "
+          f"| {run['wall_s']:.1f} s | {len(run['errors'])} | {run['filed']} ({run['lost']}, {run['duplicated']}) |"
+          for name, run in results["changes"].items()],
+        "",
         "## Misread examples",
         "",
         "Shared dev set:",
@@ -308,6 +441,17 @@ def main() -> int:
         results["latency"] = {"1": latency(1, 100), "8": latency(8, 40)}
         for name, run in results["latency"].items():
             print(f"[bench] {name} concurrent: p50 {run['p50_ms']:.0f} ms, p95 {run['p95_ms']:.0f} ms", flush=True)
+        results["changes"], next_merchant = {}, FIRST_LOAD_TEST_MERCHANT
+        for name, count in CHANGE_RUNS.items():
+            merchants = [load_test_merchant(next_merchant + index) for index in range(count)]
+            next_merchant += count
+            run = results["changes"][name] = change_conversations(var_dir, merchants)
+            print(f"[bench] change conversations, {name} concurrent: {run['completed']}/{run['conversations']} "
+                  f"completed in {run['turns_to_file']} turns, p50 {run['p50_ms']:.0f} ms, "
+                  f"p95 {run['p95_ms']:.0f} ms, {run['filed']} filed ({run['lost']} lost, "
+                  f"{run['duplicated']} duplicated)", flush=True)
+            for error in run["errors"]:
+                print(f"[bench]   error: {error}", flush=True)
         children = json.loads((var_dir / "run" / "serve.json").read_text())["children"]
         results["rss_rasa_mb"] = group_rss_mb(children["Rasa server"])
         results["rss_actions_mb"] = group_rss_mb(children["action server"])

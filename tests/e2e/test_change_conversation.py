@@ -165,3 +165,30 @@ def test_agent_hands_the_merchant_back_to_the_bot(assistant):
         hand_back_to_bot(session, handoff.id, "agent:小王", base_url=assistant.base_url)
     engine.dispose()
     assert "结算助手" in chat.say("你好")
+
+
+def test_two_fallbacks_in_a_row_hand_off(assistant):
+    chat = Merchant(assistant, "822100000000005", "13800000005")
+    first = chat.say("xyz")
+    assert "没有理解" in first
+    second = chat.say("qwpoe zmxn")
+    assert "人工" in second
+
+
+def test_different_name_is_filed_for_review_and_handed_off(assistant):
+    chat = Merchant(assistant, "822100000000002", "13800000002")
+    chat.identify()
+    chat.say("线上办理")
+    chat.say("更换开户银行")
+    assert "统一社会信用代码" in chat.say("440103199008224568")  # a sole trader: licence next
+    assert "银行" in chat.say("92310115MA1K3B4C59")
+    chat.say("工商银行")
+    chat.say("6222021000000000124")
+    assert "非同名" in chat.say("王芳")
+    chat.say("工商银行上海浦东支行")
+    chat.say("确认")
+    code = CODE.findall(chat.new_sms()[-1]["text"])[0]
+    filed = chat.say(code)
+    assert "已受理" in filed and "人工" in filed
+    requests = requests_of(assistant, "822100000000002")
+    assert requests[0]["needs_manual_review"] is True
