@@ -1,0 +1,80 @@
+"""The form validators and flow actions against a real SQLite database with the demo data."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.flow import ActionFileRequest
+from actions.forms import ValidateChangeForm
+from bot.db.engine import session_scope
+from bot.demo import seed
+from bot.handoff import open_handoff_for
+from bot.reporting import list_requests
+
+
+@pytest.fixture
+def demo_db(engine, session):
+    seed(session)
+    session.commit()
+    return engine
+
+
+def _tracker(slots: dict, sender: str = "actions-test") -> Tracker:
+    slots = {"merchant_number": "822100000000001", "merchant_verified": True, **slots}
+    return Tracker(sender, slots, {"text": "", "intent": {"name": "inform"}}, [], False, None,
+                   {"name": "change_form"}, "action_listen")
+
+
+def _responses(dispatcher: CollectingDispatcher) -> list:
+    return [message.get("response") for message in dispatcher.messages]
+
+
+def test_credit_card_is_refused_with_its_reason(demo_db):
+    dispatcher = CollectingDispatcher()
+    result = ValidateChangeForm()._validate("new_account_number", "6225751000000004", dispatcher,
+                                            _tracker({"new_bank": "招商银行"}))
+    assert result["new_account_number"] is None
+    assert _responses(dispatcher) == ["utter_invalid_card_not_debit_credit"]
+
+
+def test_luhn_typo_is_accepted_when_typed_twice_and_marked_for_review(demo_db):
+    form, dispatcher = ValidateChangeForm(), CollectingDispatcher()
+    first = form._validate("new_account_number", "6222021000000000125", dispatcher, _tracker({"new_bank": "工行"}))
+    assert first["new_account_number"] is None and first["luhn_pending"] == "6222021000000000125"
+    second = form._validate("new_account_number", "6222 0210 0000 0000 125", dispatcher,
+                            _tracker({"new_bank": "工行", "luhn_pending": first["luhn_pending"]}))
+    assert second["new_account_number"] == "6222021000000000125"
+    assert second["account_needs_review"] is True
+    assert "utter_luhn_accepted" in _responses(dispatcher)
+
+
+def test_third_refusal_hands_off_with_masked_inputs(demo_db):
+    form, failures = ValidateChangeForm(), {}
+    for attempt in range(3):
+        dispatcher = CollectingDispatcher()
+        form._extra_events = []
+        result = form._validate("holder_id_number", "310101198503171234", dispatcher,
+                                _tracker({"failed_attempts": failures}))
+        failures = result["failed_attempts"]
+    assert "utter_offer_human" not in _responses(dispatcher) and "utter_too_many_failures" in _responses(dispatcher)
+    assert [event["event"] for event in form._extra_events] == ["pause"]
+    with session_scope() as session:
+        handoff = open_handoff_for(session, "actions-test")
+        assert handoff.reason == "repeated_validation_failure"
+        assert "310101198503171234" not in str(handoff.context)
+
+
+def test_filing_twice_with_one_key_files_once(demo_db):
+    slots = {"sign_code": "verified", "idempotency_key": "key-1", "change_reason": "原卡丢失",
+             "new_bank": "中国工商银行", "new_account_number": "6222021000000000124", "holder_name": "张伟",
+             "holder_id_number": "310101198503171233", "opening_branch": "工商银行上海浦东支行"}
+    for _ in range(2):
+        dispatcher = CollectingDispatcher()
+        asyncio.run(ActionFileRequest().run(dispatcher, _tracker(slots), {}))
+        assert "utter_request_filed" in _responses(dispatcher)
+    with session_scope() as session:
+        filed = list_requests(session, "822100000000001")
+    assert len(filed) == 1 and filed[0]["card_last4"] == "0124"
