@@ -41,7 +41,8 @@ start=$(date +%s)
 "$VENV/bin/python" -m pip install --disable-pip-version-check -q pip==24.0 setuptools==70.3.0 wheel==0.45.1
 # One line per package; awk (never failing itself) keeps pip's exit status for pipefail.
 "$VENV/bin/python" -m pip install --disable-pip-version-check -r requirements.lock 2>&1 \
-  | awk '/^(Collecting|ERROR)/ { n++; sub(/ \(from -r.*/, ""); print "[setup] " n "/'"$count"' " $0; fflush() }
+  | awk '/^(Collecting|Processing)/ { n++; sub(/ \(from .*/, ""); sub(/^Processing .*\//, "Processing "); print "[setup] " n "/'"$count"' " $0; fflush() }
+         /^ERROR/ { print "[setup] " $0; fflush() }
          /^Installing collected/ { print "[setup] unpacking into '"$VENV"' ..."; fflush() }' || {
     echo "setup: installing the pinned packages failed; run '$VENV/bin/pip install -r requirements.lock' to see why" >&2
     exit 1
