@@ -7,6 +7,7 @@ from typing import Any, Dict, Iterator, List, Optional
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session
 
+from bot import verification
 from bot.db.engine import session_scope
 from bot.db.models import Merchant
 from bot.filing import ChangeDetails
@@ -51,6 +52,19 @@ def change_details(tracker: Tracker) -> ChangeDetails:
         opening_branch=tracker.get_slot("opening_branch"),
         luhn_confirmed=bool(tracker.get_slot("account_needs_review")),
     )
+
+
+def announce_code(dispatcher: Any, sent: verification.SendResult, response: str = "utter_code_sent",
+                  **variables: str) -> None:
+    """Say that a code went to the registered phone, or why none was sent (too soon, locked, limit)."""
+    if sent.ok:
+        dispatcher.utter_message(response=response, phone_masked=sent.phone_masked or "", **variables)
+    elif sent.outcome is verification.Outcome.TOO_SOON:
+        dispatcher.utter_message(response="utter_code_too_soon", seconds=str(sent.retry_after or 60))
+    elif sent.outcome is verification.Outcome.LOCKED:
+        dispatcher.utter_message(response="utter_code_locked", minutes=str(max(1, (sent.retry_after or 60) // 60)))
+    else:
+        dispatcher.utter_message(response="utter_code_rate_limited")
 
 
 def transcript(tracker: Tracker, limit: int = 50) -> List[Dict[str, Any]]:

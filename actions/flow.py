@@ -9,7 +9,7 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, FollowupA
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (
-    CHANGE_SLOTS, change_details, channel_of, current_merchant, database, transcript, typed_merchant,
+    CHANGE_SLOTS, announce_code, change_details, channel_of, current_merchant, database, transcript, typed_merchant,
 )
 from bot import handoff, status, verification
 from bot.db.models import MerchantKind, VerificationPurpose
@@ -104,21 +104,8 @@ class ActionAfterChangeForm(Action):
             details = change_details(tracker)
             sent = verification.send_code(session, merchant, VerificationPurpose.SIGN_CHANGE,
                                           conversation_id=tracker.sender_id, change=details)
-        if sent.ok:
-            dispatcher.utter_message(response="utter_sign_code_sent", phone_masked=sent.phone_masked or "",
-                                     bank=details.bank_name, last4=details.last4)
-        else:
-            _say_send_refusal(dispatcher, sent)
+        announce_code(dispatcher, sent, "utter_sign_code_sent", bank=details.bank_name, last4=details.last4)
         return [FollowupAction("sign_form")]
-
-
-def _say_send_refusal(dispatcher: CollectingDispatcher, sent: verification.SendResult) -> None:
-    if sent.outcome is verification.Outcome.TOO_SOON:
-        dispatcher.utter_message(response="utter_code_too_soon", seconds=str(sent.retry_after or 60))
-    elif sent.outcome is verification.Outcome.LOCKED:
-        dispatcher.utter_message(response="utter_code_locked", minutes=str(max(1, (sent.retry_after or 60) // 60)))
-    else:
-        dispatcher.utter_message(response="utter_code_rate_limited")
 
 
 class ActionFileRequest(Action):
@@ -276,10 +263,7 @@ class ActionResendCode(Action):
             else:
                 dispatcher.utter_message(response="utter_no_code_pending")
                 return []
-        if sent.ok:
-            dispatcher.utter_message(response="utter_code_sent", phone_masked=sent.phone_masked or "")
-        else:
-            _say_send_refusal(dispatcher, sent)
+        announce_code(dispatcher, sent)
         return []
 
 

@@ -21,7 +21,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.common import channel_of, current_merchant, database, transcript, typed_merchant
+from actions.common import announce_code, channel_of, current_merchant, database, transcript, typed_merchant
 from bot import handoff, verification
 from bot.db.models import MerchantKind, VerificationPurpose
 from bot.filing import same_name
@@ -144,7 +144,7 @@ class ValidateIdentifyForm(ValidatedForm, FormValidationAction):
                 raise Refused("utter_merchant_unknown", last4=number[-4:])
             sent = verification.send_code(session, merchant, VerificationPurpose.IDENTIFY,
                                           conversation_id=tracker.sender_id)
-        _announce_code(dispatcher, sent)
+        announce_code(dispatcher, sent)
         return {"merchant_number": number, "merchant_verified": False}
 
     def check_identify_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[str, Any]:
@@ -160,18 +160,6 @@ class ValidateIdentifyForm(ValidatedForm, FormValidationAction):
             raise _verification_refusal(result)
         dispatcher.utter_message(response="utter_identified")
         return {"identify_code": "verified", "merchant_verified": True}
-
-
-def _announce_code(dispatcher: CollectingDispatcher, sent: verification.SendResult, **variables: str) -> None:
-    if sent.ok:
-        dispatcher.utter_message(response=variables.pop("response", "utter_code_sent"),
-                                 phone_masked=sent.phone_masked or "", **variables)
-    elif sent.outcome is verification.Outcome.TOO_SOON:
-        dispatcher.utter_message(response="utter_code_too_soon", seconds=str(sent.retry_after or 60))
-    elif sent.outcome is verification.Outcome.LOCKED:
-        dispatcher.utter_message(response="utter_code_locked", minutes=str(max(1, (sent.retry_after or 60) // 60)))
-    else:
-        dispatcher.utter_message(response="utter_code_rate_limited")
 
 
 ROUTES = {"online": ("线上", "在线", "这里", "网上", "聊天", "online"),
