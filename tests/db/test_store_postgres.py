@@ -5,17 +5,12 @@ Runs when TEST_POSTGRES_URL names a database, e.g.
 """
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
+from postgres_schema import POSTGRES_URL, postgres_schema_url
 
 from .store_cases import StoreCases
-
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 
 pytestmark = [
     pytest.mark.postgres,
@@ -25,21 +20,8 @@ pytestmark = [
 
 @pytest.fixture
 def db_url(var_dir, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    pytest.importorskip("psycopg2", reason="psycopg2 is not installed")
-    schema = f"test_{secrets.token_hex(6)}"
-    admin = create_engine(POSTGRES_URL, future=True)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    # libpq's `options` puts every connection of the test (migrations included) in the new schema.
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    url_text = url.render_as_string(hide_password=False)
-    monkeypatch.setenv("DATABASE_URL", url_text)
-    try:
-        yield url_text
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with postgres_schema_url(monkeypatch) as url:
+        yield url
 
 
 class TestStorePostgres(StoreCases):

@@ -7,21 +7,18 @@ PostgreSQL too (in a schema of its own, dropped afterwards); a module opts in by
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Merchant
+from postgres_schema import POSTGRES_URL, postgres_schema_url
 from bot.demo import DEMO_MERCHANTS, OVERDUE_NEW_CARD, seed
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 
 # A Wednesday, 21:30 in China: "now" of the tests that inject a clock.
 NOW = datetime(2026, 11, 25, 13, 30, tzinfo=timezone.utc)
@@ -45,20 +42,8 @@ def multi_db_url(request: pytest.FixtureRequest, var_dir: Path, monkeypatch: pyt
     if request.param == "sqlite":
         yield f"sqlite:///{var_dir / 'bot.db'}"
         return
-    pytest.importorskip("psycopg2", reason="psycopg2 is not installed")
-    schema = f"test_{secrets.token_hex(6)}"
-    admin = create_engine(POSTGRES_URL, future=True)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    url_text = url.render_as_string(hide_password=False)
-    monkeypatch.setenv("DATABASE_URL", url_text)
-    try:
-        yield url_text
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with postgres_schema_url(monkeypatch) as url:
+        yield url
 
 
 @pytest.fixture
