@@ -4,12 +4,12 @@ SHELL := /bin/bash
 VENV := .venv
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: run test bench setup model db validate clean
+.PHONY: run test bench setup model browser db validate clean
 
 run: model db  ## start both servers on localhost (5005 Rasa, 5055 actions); Ctrl-C stops them
 	@$(VENV)/bin/bot serve
 
-test: model  ## the whole suite: pytest, data validation, NLU evaluation, test stories
+test: model browser  ## the whole suite: pytest, browser tests, data validation, NLU evaluation, test stories
 	@scripts/test.sh
 
 bench: model  ## measure and write docs/BENCHMARKS.md
@@ -20,6 +20,9 @@ setup:  ## .venv with pinned dependencies (skipped when the pins did not change)
 
 model: setup  ## train models/current.tar.gz when data, domain or config changed
 	@scripts/train-if-stale.sh
+
+browser:  ## Debian's chromium for the browser tests (installed when missing)
+	@scripts/ensure-chromium.sh
 
 db: setup  ## migrate the database under var/ and load the demo merchants (idempotent)
 	@$(VENV)/bin/bot demo seed

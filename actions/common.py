@@ -5,9 +5,10 @@ from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from sqlalchemy.orm import Session
 
-from bot import verification
+from bot import identity, verification
 from bot.db.engine import session_scope
 from bot.db.models import Merchant
 from bot.filing import ChangeDetails
@@ -25,12 +26,31 @@ def channel_of(tracker: Tracker) -> str:
     return (tracker.get_latest_input_channel() or "rest")
 
 
+def vouched_merchant_number(tracker: Tracker) -> Optional[str]:
+    """The merchant the channel itself authenticated for this message (web chat portal token,
+    bound WeChat OpenID); None for channels that vouch for nobody, such as REST."""
+    return identity.vouched_merchant_number(channel_of(tracker), (tracker.latest_message or {}).get("metadata"))
+
+
+def is_identified(tracker: Tracker) -> bool:
+    return bool(tracker.get_slot("merchant_verified") or vouched_merchant_number(tracker))
+
+
+def identified_by_channel(dispatcher: Any, tracker: Tracker) -> List[Any]:
+    """Slots recording a channel-vouched identity the first time it is used, with a word to the
+    merchant; nothing when this conversation is already identified (or nobody vouched)."""
+    number = vouched_merchant_number(tracker)
+    if tracker.get_slot("merchant_verified") or not number:
+        return []
+    dispatcher.utter_message(response="utter_identified_by_channel", last4=number[-4:])
+    return [SlotSet("merchant_number", number), SlotSet("merchant_verified", True)]
+
+
 def current_merchant(session: Session, tracker: Tracker) -> Optional[Merchant]:
     """The merchant this conversation identified (never a number merely typed, unverified)."""
-    number = tracker.get_slot("merchant_number")
-    if not number or not tracker.get_slot("merchant_verified"):
-        return None
-    return find_merchant(session, number)
+    number = tracker.get_slot("merchant_number") if tracker.get_slot("merchant_verified") else None
+    number = number or vouched_merchant_number(tracker)
+    return find_merchant(session, number) if number else None
 
 
 def typed_merchant(session: Session, tracker: Tracker) -> Optional[Merchant]:

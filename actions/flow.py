@@ -2,6 +2,7 @@
 cancel and corrections. Each action reads slots, calls `bot/`, utters responses by name."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -9,9 +10,10 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, FollowupA
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (
-    CHANGE_SLOTS, announce_code, change_details, channel_of, current_merchant, database, transcript, typed_merchant,
+    CHANGE_SLOTS, announce_code, change_details, channel_of, current_merchant, database, identified_by_channel,
+    is_identified, transcript, typed_merchant,
 )
-from bot import handoff, status, verification
+from bot import documents, handoff, identity, status, verification
 from bot.db.models import MerchantKind, VerificationPurpose
 from bot.filing import FilingRefused, file_change_request, missing_documents, same_name
 from bot.masking import mask_card_spaced, mask_number
@@ -46,9 +48,10 @@ class ActionStartChange(Action):
         return "action_start_change"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        if not tracker.get_slot("merchant_verified"):
+        if not is_identified(tracker):
             return [SlotSet("pending_goal", "change"), FollowupAction("identify_form")]
-        return _reset_change() + _prechecks_then_change(dispatcher, tracker)
+        identified = identified_by_channel(dispatcher, tracker)
+        return identified + _reset_change() + _prechecks_then_change(dispatcher, tracker)
 
 
 class ActionAfterIdentify(Action):
@@ -58,6 +61,7 @@ class ActionAfterIdentify(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         if not tracker.get_slot("merchant_verified"):
             return [SlotSet("pending_goal", None), FollowupAction(ACTION_LISTEN)]
+        _remember_wechat_follower(tracker)
         if tracker.get_slot("pending_goal") == "status":
             told = _tell_status(dispatcher, tracker)
             return [SlotSet("pending_goal", None)] + told + [FollowupAction(ACTION_LISTEN)]
@@ -118,13 +122,15 @@ class ActionFileRequest(Action):
         events: List[EventType] = []
         with database() as session:
             merchant = current_merchant(session, tracker)
-            details = change_details(tracker)
+            # Photos sent during the conversation count: the request is not filed as awaiting them.
+            details = replace(change_details(tracker), documents=documents.documents_sent(session, tracker.sender_id))
             try:
                 filed = file_change_request(session, merchant, details, tracker.get_slot("idempotency_key"),
                                             channel_of(tracker), tracker.sender_id)
             except FilingRefused as refused:
                 dispatcher.utter_message(response=refused.reason.response, **refused.details)
                 return _reset_change()
+            documents.attach_conversation_documents(session, tracker.sender_id, filed.request)
             view = status.view(filed.request, merchant)
             dispatcher.utter_message(response="utter_request_filed", reference=filed.reference,
                                      bank=details.bank_name, last4=details.last4, due_date=view.due_date_text)
@@ -170,9 +176,9 @@ class ActionCheckStatus(Action):
         return "action_check_status"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        if not tracker.get_slot("merchant_verified"):
+        if not is_identified(tracker):
             return [SlotSet("pending_goal", "status"), FollowupAction("identify_form")]
-        return _tell_status(dispatcher, tracker)
+        return identified_by_channel(dispatcher, tracker) + _tell_status(dispatcher, tracker)
 
 
 class ActionHandoff(Action):
@@ -286,3 +292,43 @@ class ActionFallback(Action):
                                  merchant=merchant, transcript=transcript(tracker))
         dispatcher.utter_message(response="utter_fallback_handoff")
         return [ConversationPaused()]
+
+
+def _remember_wechat_follower(tracker: Tracker) -> None:
+    """A WeChat follower who just proved to be this merchant (code to the registered phone) is
+    recognised next time without typing the merchant number again."""
+    if channel_of(tracker) != identity.WECHAT:
+        return
+    from bot.wechat import bind_openid, openid_from_conversation_id  # the WeChat channel's store
+
+    openid = openid_from_conversation_id(tracker.sender_id)
+    if openid is None:
+        return
+    with database() as session:
+        merchant = current_merchant(session, tracker)
+        if merchant is not None:
+            bind_openid(session, openid, merchant)
+
+
+class ActionReceiveDocument(Action):
+    """document_uploaded: say which document arrived and attach it to the request waiting for it."""
+
+    def name(self) -> Text:
+        return "action_receive_document"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        public_id = next(tracker.get_latest_entity_values("document_id"), None)
+        with database() as session:
+            received = documents.receive_document(session, tracker.sender_id, public_id or "",
+                                                  current_merchant(session, tracker))
+        if received is None:
+            dispatcher.utter_message(response="utter_document_unknown")
+            return []
+        dispatcher.utter_message(response="utter_document_received", document=received.label,
+                                 content=received.content_label)
+        if received.reference and received.still_missing:
+            dispatcher.utter_message(response="utter_document_attached_missing", reference=received.reference,
+                                     missing="、".join(document.label for document in received.still_missing))
+        elif received.reference:
+            dispatcher.utter_message(response="utter_documents_complete", reference=received.reference)
+        return []

@@ -4,6 +4,8 @@ Same URL (`/webhooks/rest/webhook`) and JSON as Rasa's standard `rest` channel, 
 - a message longer than MAX_MESSAGE_CHARS never reaches the NLU: it becomes the intent
   `message_too_long`, which the dialogue answers with a Chinese explanation;
 - malformed requests get a 400 with a Chinese message instead of a stack trace;
+- the conversation ids of the web chat and WeChat channels (`webchat-...`, `wechat-...`) are
+  refused with a 403: REST clients cannot speak as, or read, an authenticated conversation;
 - if the dialogue fails, the merchant gets a Chinese apology, never an empty answer, and the log
   records the failure without the message text (it may hold card or ID numbers).
 """
@@ -19,6 +21,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.identity import reserved_conversation_id
 from bot.responses import response_text
 from bot.settings import MAX_MESSAGE_CHARS
 
@@ -60,6 +63,9 @@ class BoundedRestInput(RestInput):
                 sender = "default"
             if not isinstance(sender, str) or not sender or len(sender) > MAX_SENDER_CHARS:
                 return _reply(None, response_text("utter_bad_request"), status=400)
+            if reserved_conversation_id(sender):
+                # Web chat and WeChat conversations belong to an authenticated merchant or follower.
+                return _reply(None, response_text("utter_bad_request"), status=403)
             if not isinstance(text, str):
                 return _reply(sender, response_text("utter_bad_request"), status=400)
 

@@ -391,6 +391,69 @@ class AuditEvent(Base):
     change_request = relationship("ChangeRequest")
 
 
+class UploadedDocument(Base):
+    """A photo or scan a merchant sent (web chat upload, WeChat image). The file itself lies
+    Fernet-encrypted under `var/uploads/` with a random name (ID and card photos show full numbers);
+    this row says whose it is, what it is and which request it belongs to."""
+
+    __tablename__ = "uploaded_documents"
+
+    id = Column(Integer, primary_key=True)
+    public_id = Column(String(32), nullable=False, unique=True)  # random; what messages refer to
+    conversation_id = Column(String(100), nullable=False, index=True)
+    channel = Column(String(20), nullable=False)  # webchat, wechat
+    merchant_id = Column(Integer, ForeignKey("merchants.id"), index=True)
+    change_request_id = Column(Integer, ForeignKey("change_requests.id"), index=True)
+    kind = Column(String(30))  # bot.filing.Document code, set when the bot knows which document it is
+    content_type = Column(String(50), nullable=False)  # from the content, never the client's word
+    size_bytes = Column(Integer, nullable=False)
+    sha256 = Column(String(64), nullable=False)
+    stored_name = Column(String(80), nullable=False, unique=True)
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+
+    merchant = relationship("Merchant")
+    change_request = relationship("ChangeRequest")
+
+
+class WeChatInboundMessage(Base):
+    """One message or event pushed by WeChat, keyed so that WeChat's retries (up to 3, when we are
+    slow) and replays are recognised by every worker: `msg:<MsgId>` or `event:<openid>:<CreateTime>`."""
+
+    __tablename__ = "wechat_inbound_messages"
+
+    id = Column(Integer, primary_key=True)
+    dedup_key = Column(String(128), nullable=False, unique=True)
+    openid = Column(String(64), nullable=False, index=True)
+    msg_type = Column(String(20), nullable=False)
+    received_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    processed_at = Column(UtcDateTime)
+    outcome = Column(String(20))  # replied, failed, ignored
+
+
+class WeChatAccessToken(Base):
+    """The Official Account's access token, cached once for all workers (stable_token)."""
+
+    __tablename__ = "wechat_access_tokens"
+
+    app_id = Column(String(64), primary_key=True)
+    access_token = Column(EncryptedString, nullable=False)  # a credential: encrypted like card numbers
+    expires_at = Column(UtcDateTime, nullable=False)
+    refreshed_at = Column(UtcDateTime, nullable=False, default=utcnow)
+
+
+class WeChatBinding(Base):
+    """A WeChat follower (OpenID) who identified as a merchant with a code sent to the registered phone."""
+
+    __tablename__ = "wechat_bindings"
+
+    id = Column(Integer, primary_key=True)
+    openid = Column(String(64), nullable=False, unique=True)
+    merchant_id = Column(Integer, ForeignKey("merchants.id"), nullable=False, index=True)
+    bound_at = Column(UtcDateTime, nullable=False, default=utcnow)
+
+    merchant = relationship("Merchant")
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)

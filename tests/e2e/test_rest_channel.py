@@ -77,6 +77,12 @@ def test_malformed_requests_get_400_with_a_chinese_message(assistant):
         assert CHINESE.search(replies[0]["text"])
 
 
+@pytest.mark.parametrize("sender", ["webchat-822100000000001", "wechat-oUser123"])
+def test_rest_cannot_speak_in_a_web_chat_or_wechat_conversation(assistant, sender):
+    status, replies = assistant.post("/webhooks/rest/webhook", {"sender": sender, "message": "我的申请进度"})
+    assert status == 403 and CHINESE.search(replies[0]["text"])
+
+
 def test_replies_never_echo_a_full_card_number(assistant):
     text = _texts(assistant.say(_new_sender(), "6222021000000000124"))
     assert "6222021000000000124" not in text

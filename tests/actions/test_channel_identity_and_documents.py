@@ -1,0 +1,87 @@
+"""Identity vouched for by a channel, and uploaded documents, through the real actions and database."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.flow import ActionCheckStatus, ActionReceiveDocument, ActionStartChange
+from bot import documents
+from bot.db.engine import session_scope
+from bot.demo import seed
+from bot.identity import verified_metadata
+
+
+@pytest.fixture
+def demo_db(engine, session):
+    seed(session)
+    session.commit()
+    return engine
+
+
+def _tracker(channel: str, metadata: dict | None, slots: dict | None = None,
+             sender: str = "webchat-822100000000001", text: str = "我要换卡", entities: list | None = None) -> Tracker:
+    latest = {"text": text, "intent": {"name": "change_account"}, "entities": entities or [],
+              "metadata": metadata or {}}
+    events = [{"event": "user", "text": text, "input_channel": channel, "metadata": metadata or {}}]
+    return Tracker(sender, slots or {}, latest, events, False, None, {}, "action_listen")
+
+
+def _run(action, tracker: Tracker):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, {}))
+    return [message.get("response") for message in dispatcher.messages], events
+
+
+def _slot_events(events) -> dict:
+    return {event["name"]: event["value"] for event in events if event.get("event") == "slot"}
+
+
+def test_a_portal_token_skips_the_merchant_number_step(demo_db):
+    responses, events = _run(ActionStartChange(), _tracker("webchat", verified_metadata("822100000000001")))
+    assert responses[0] == "utter_identified_by_channel"
+    slots = _slot_events(events)
+    assert slots["merchant_number"] == "822100000000001" and slots["merchant_verified"] is True
+    assert events[-1] == {"event": "followup", "name": "change_form", "timestamp": None}
+
+
+def test_rest_cannot_vouch_for_a_merchant_with_metadata(demo_db):
+    responses, events = _run(ActionStartChange(), _tracker("rest", verified_metadata("822100000000001"),
+                                                           sender="rest-client"))
+    assert responses == []
+    assert events[-1]["name"] == "identify_form"  # asks the merchant number and sends a code
+
+
+def test_a_vouched_merchant_still_goes_through_the_prechecks(demo_db):
+    # 822100000000005's terminal is not activated.
+    responses, _ = _run(ActionStartChange(), _tracker("webchat", verified_metadata("822100000000005"),
+                                                      sender="webchat-822100000000005"))
+    assert responses == ["utter_identified_by_channel", "utter_precheck_terminal_inactive"]
+
+
+def test_status_for_a_vouched_merchant_needs_no_code(demo_db):
+    responses, _ = _run(ActionCheckStatus(), _tracker("wechat", verified_metadata("822100000000004"),
+                                                      sender="wechat-openid-4"))
+    assert responses[:2] == ["utter_identified_by_channel", "utter_status"]
+
+
+def test_an_upload_is_named_in_the_reply(demo_db):
+    with session_scope() as session:
+        document = documents.store_upload(session, conversation_id="webchat-822100000000001", channel="webchat",
+                                          data=b"%PDF-1.7 scan", kind="id_back")
+        public_id = document.public_id
+    tracker = _tracker("webchat", verified_metadata("822100000000001"), text=documents.upload_message(document),
+                       entities=[{"entity": "document_id", "value": public_id}])
+    assert _run(ActionReceiveDocument(), tracker)[0] == ["utter_document_received"]
+
+
+def test_someone_elses_upload_is_not_acknowledged(demo_db):
+    with session_scope() as session:
+        document = documents.store_upload(session, conversation_id="webchat-822100000000002", channel="webchat",
+                                          data=b"%PDF-1.7 scan")
+        public_id = document.public_id
+    tracker = _tracker("webchat", verified_metadata("822100000000001"),
+                       entities=[{"entity": "document_id", "value": public_id}])
+    assert _run(ActionReceiveDocument(), tracker)[0] == ["utter_document_unknown"]
