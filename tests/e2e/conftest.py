@@ -64,12 +64,16 @@ def _ready(url: str) -> bool:
         return False
 
 
-def start_assistant(var_dir: Path, rasa_port: int = RASA_PORT, action_port: int = ACTION_PORT) -> Assistant:
-    """`bot serve` with its state in var_dir (seeded with the demo data when new); waits until ready."""
+def start_assistant(var_dir: Path, rasa_port: int = RASA_PORT, action_port: int = ACTION_PORT,
+                    env: dict | None = None) -> Assistant:
+    """`bot serve` with its state in var_dir (seeded with the demo data when new); waits until ready.
+    `env` adds settings (e.g. a channel's) to the servers' environment."""
     if not MODEL.exists():
         pytest.fail(f"no trained model at {MODEL}: run `make test`, which trains it first")
+    extra = env or {}
     env = {**os.environ, "BOT_VAR_DIR": str(var_dir), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
     env.pop("DATABASE_URL", None)
+    env.update(extra)
     subprocess.run([sys.executable, "-m", "bot", "demo", "seed"], env=env, check=True,
                    cwd=PROJECT_ROOT, capture_output=True)
     process = subprocess.Popen(
