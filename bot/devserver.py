@@ -212,8 +212,10 @@ def _wait_until_ready(children: List[Child], started: float) -> None:
 
 
 def _where_things_are(args: argparse.Namespace, elapsed_s: float) -> str:
+    web_chat = "bot.channels.webchat.WebChatInput" in args.credentials.read_text(encoding="utf-8")
     return "\n".join([
         f"[serve] ready in {elapsed_s:.0f} s. Ctrl-C stops both servers.",
+        *([f"  web chat page  http://localhost:{args.rasa_port}/webhooks/webchat/"] if web_chat else []),
         f"  REST channel   POST http://localhost:{args.rasa_port}/webhooks/rest/webhook",
         f"  NLU parse      POST http://localhost:{args.rasa_port}/model/parse",
         f"  action server  http://localhost:{args.action_port}/health",
