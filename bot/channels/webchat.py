@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
@@ -33,7 +34,7 @@ from sanic import response
 from sanic.headers import parse_content_header
 from sanic.request import Request, parse_multipart_form
 from sanic.response import HTTPResponse
-from socketio import AsyncServer
+from socketio import AsyncRedisManager, AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from bot import documents, webtoken
@@ -64,6 +65,16 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+def shared_rooms() -> Optional[AsyncRedisManager]:
+    """Several Rasa replicas behind one address: socket.io rooms shared through Redis
+    (WEBCHAT_SOCKETIO_REDIS_URL), so an answer or an agent's push reaches the merchant's page
+    whichever replica holds its socket. None: rooms live in this process (one replica).
+    WEBCHAT_SOCKETIO_REDIS_CHANNEL separates deployments sharing one Redis."""
+    url = os.environ.get("WEBCHAT_SOCKETIO_REDIS_URL")
+    channel = os.environ.get("WEBCHAT_SOCKETIO_REDIS_CHANNEL", "webchat")
+    return AsyncRedisManager(url, channel=channel) if url else None
 
 
 class WebChatOutput(SocketIOOutput):
@@ -104,7 +115,8 @@ class WebChatInput(SocketIOInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> SocketBlueprint:
         signing_secret = webtoken.secret()  # fails at start-up on a weak configured secret
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins)
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins,
+                          client_manager=shared_rooms())
         self.sio = sio
         webchat = SocketBlueprint(sio, self.socketio_path, "webchat", __name__)
         webchat.static("/static", str(WEB_DIR), name="webchat_static")

@@ -7,6 +7,7 @@ import asyncio
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,13 +62,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def server(var_dir: Path, engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    """The channel as Rasa mounts it (`register`), in development mode (no configured secret)."""
-    monkeypatch.delenv("WEBCHAT_JWT_SECRET", raising=False)
-    monkeypatch.delenv("WEBCHAT_DEMO_LOGIN", raising=False)
-    # Test mode lets Sanic start an app more than once per process (it keeps its original code).
-    monkeypatch.setattr(Sanic, "test_mode", True)
+@contextmanager
+def running_channel() -> Iterator[Server]:
+    """One web chat channel as Rasa mounts it (`register`) on a real Sanic server of its own."""
     app = Sanic(f"webchat_test_{_free_port()}")
     agent = FakeAgent()
     app.ctx.agent = agent
@@ -82,10 +79,28 @@ def server(var_dir: Path, engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
     loop.run_until_complete(asyncio_server.before_start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    yield Server(f"http://127.0.0.1:{port}", agent, channel, loop)
-    asyncio.run_coroutine_threadsafe(_stop(asyncio_server), loop).result(timeout=10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", agent, channel, loop)
+    finally:
+        asyncio.run_coroutine_threadsafe(_stop(asyncio_server), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def development_mode(var_dir: Path, engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No configured secret (a generated one, demo login on); Sanic may start several apps."""
+    monkeypatch.delenv("WEBCHAT_JWT_SECRET", raising=False)
+    monkeypatch.delenv("WEBCHAT_DEMO_LOGIN", raising=False)
+    # Test mode lets Sanic start an app more than once per process (it keeps its original code).
+    monkeypatch.setattr(Sanic, "test_mode", True)
+
+
+@pytest.fixture
+def server(development_mode: None) -> Iterator[Server]:
+    """The channel as Rasa mounts it, in development mode."""
+    with running_channel() as running:
+        yield running
 
 
 async def _stop(asyncio_server) -> None:
@@ -135,13 +150,17 @@ class ChatClient:
             self.server.run(self.sio.disconnect())
 
 
+def allow_socketio_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-engineio's websocket client names aiohttp.ClientWSTimeout (aiohttp >= 3.10); Rasa pins
+    aiohttp 3.9, whose ws_connect takes the close timeout as a plain number. Test client only."""
+    if not hasattr(aiohttp, "ClientWSTimeout"):
+        monkeypatch.setattr(aiohttp, "ClientWSTimeout", lambda ws_close: ws_close, raising=False)
+
+
 @pytest.fixture
 def chat_client(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], ChatClient]]:
     """Makes connected-later clients; disconnects them all at the end."""
-    # python-engineio's websocket client names aiohttp.ClientWSTimeout (aiohttp >= 3.10); Rasa pins
-    # aiohttp 3.9, whose ws_connect takes the close timeout as a plain number. Test client only.
-    if not hasattr(aiohttp, "ClientWSTimeout"):
-        monkeypatch.setattr(aiohttp, "ClientWSTimeout", lambda ws_close: ws_close, raising=False)
+    allow_socketio_client(monkeypatch)
     clients: List[ChatClient] = []
 
     def make() -> ChatClient:
