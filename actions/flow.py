@@ -18,6 +18,7 @@ from bot.db.models import MerchantKind, VerificationPurpose
 from bot.filing import FilingRefused, file_change_request, missing_documents, same_name
 from bot.masking import mask_card_spaced, mask_number
 from bot.prechecks import run_prechecks
+from bot.qr import grouped_secret, qr_svg_data_uri
 from bot.validation.identifiers import compact_request_id
 
 DomainDict = Dict[Text, Any]
@@ -62,6 +63,8 @@ class ActionAfterIdentify(Action):
         if not tracker.get_slot("merchant_verified"):
             return [SlotSet("pending_goal", None), FollowupAction(ACTION_LISTEN)]
         _remember_wechat_follower(tracker)
+        if tracker.get_slot("pending_goal") == "enable_2fa":
+            return [SlotSet("pending_goal", None)] + _start_enrolment(dispatcher, tracker)
         if tracker.get_slot("pending_goal") == "status":
             told = _tell_status(dispatcher, tracker)
             return [SlotSet("pending_goal", None)] + told + [FollowupAction(ACTION_LISTEN)]
@@ -108,8 +111,9 @@ class ActionAfterChangeForm(Action):
             details = change_details(tracker)
             sent = verification.send_code(session, merchant, VerificationPurpose.SIGN_CHANGE,
                                           conversation_id=tracker.sender_id, change=details)
+            with_authenticator = verification.totp_enabled(session, merchant)
         announce_code(dispatcher, sent, "utter_sign_code_sent", bank=details.bank_name, last4=details.last4)
-        return [FollowupAction("sign_form")]
+        return [SlotSet("totp_enabled", with_authenticator), FollowupAction("sign_form")]
 
 
 class ActionFileRequest(Action):
@@ -332,3 +336,45 @@ class ActionReceiveDocument(Action):
         elif received.reference:
             dispatcher.utter_message(response="utter_documents_complete", reference=received.reference)
         return []
+
+
+class ActionStartEnrolment(Action):
+    """enable_2fa: an authenticator app as second factor. Needs an SMS code verified in this
+    conversation (also on web chat: adding a factor is itself a change), then shows the secret (a QR
+    code on web chat, typed text elsewhere) and totp_form takes the app's first code."""
+
+    def name(self) -> Text:
+        return "action_start_enrolment"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        if not is_identified(tracker):
+            return [SlotSet("pending_goal", "enable_2fa"), FollowupAction("identify_form")]
+        return _start_enrolment(dispatcher, tracker)
+
+
+def _start_enrolment(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    with database() as session:
+        merchant = current_merchant(session, tracker)
+        if merchant is None:
+            return [FollowupAction(ACTION_LISTEN)]
+        number, locked = merchant.merchant_number, None
+        try:
+            enrolment = verification.start_enrolment(session, merchant, conversation_id=tracker.sender_id)
+        except verification.NotVerified:
+            locked = verification.lock_remaining(session, merchant)
+            enrolment = None
+    if enrolment is None and locked:
+        dispatcher.utter_message(response="utter_code_locked", minutes=str(max(1, locked // 60)))
+        return [FollowupAction(ACTION_LISTEN)]
+    if enrolment is None:
+        # Identified by the channel, or too long ago: the identification form sends a code now
+        # (it validates the merchant number it is given) and comes back here once it is verified.
+        dispatcher.utter_message(response="utter_enrol_needs_code")
+        return [SlotSet("pending_goal", "enable_2fa"), SlotSet("merchant_number", number),
+                SlotSet("merchant_verified", False), SlotSet("identify_code", None), FollowupAction("identify_form")]
+    if enrolment.replaces_existing:
+        dispatcher.utter_message(response="utter_enrol_replaces")
+    if channel_of(tracker) == identity.WEBCHAT:
+        dispatcher.utter_message(response="utter_enrol_qr", qr=qr_svg_data_uri(enrolment.provisioning_uri))
+    dispatcher.utter_message(response="utter_enrol_secret", secret=grouped_secret(enrolment.secret), last4=number[-4:])
+    return [SlotSet("totp_code", None), FollowupAction("totp_form")]

@@ -284,8 +284,28 @@ class ValidateSignForm(ValidatedForm, FormValidationAction):
             raise refused_by(error)
         with database() as session:
             merchant = current_merchant(session, tracker)
-            result = verification.verify_code(session, merchant, VerificationPurpose.SIGN_CHANGE, code,
-                                               conversation_id=tracker.sender_id, change=change_details(tracker))
+            result = verification.verify_signing_code(session, merchant, code, conversation_id=tracker.sender_id,
+                                                      change=change_details(tracker))
         if not result.ok:
             raise _verification_refusal(result)
+        return "verified"
+
+
+class ValidateTotpForm(ValidatedForm, FormValidationAction):
+    """The first code of the authenticator app being enrolled confirms the enrolment."""
+
+    def name(self) -> Text:
+        return "validate_totp_form"
+
+    def check_totp_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
+        try:
+            code = identifiers.validate_otp(_text(value))
+        except Invalid as error:
+            raise refused_by(error)
+        with database() as session:
+            merchant = current_merchant(session, tracker)
+            result = verification.confirm_enrolment(session, merchant, code)
+        if not result.ok:
+            raise _verification_refusal(result)
+        dispatcher.utter_message(response="utter_totp_enabled")
         return "verified"

@@ -623,3 +623,50 @@ def verify_totp(
     except BaseException:
         session.rollback()
         raise
+
+
+def verify_signing_code(
+    session: Session,
+    merchant: Merchant,
+    code: object,
+    *,
+    conversation_id: str | None,
+    change: ChangeDetails | None = None,
+    now: datetime | None = None,
+    policy: Policy = DEFAULT_POLICY,
+) -> VerifyResult:
+    """The code that signs a change: the SMS code just sent, or for merchants who enabled an
+    authenticator, its current code instead. An authenticator code is accepted only when it
+    matches (each once); anything else is judged, and counted, as an SMS code, so a wrong code
+    costs one attempt whichever the merchant meant."""
+    now = now or utcnow()
+    typed = _normalized_code(code)
+    if typed is not None and _accept_totp(session, merchant, typed, conversation_id, now):
+        return VerifyResult(Outcome.OK)
+    return verify_code(session, merchant, VerificationPurpose.SIGN_CHANGE, code, conversation_id=conversation_id,
+                       change=change, now=now, policy=policy)
+
+
+def _accept_totp(session: Session, merchant: Merchant, typed: str, conversation_id: str | None,
+                 now: datetime) -> bool:
+    try:
+        lock_merchant(session, merchant.id)
+        state = _security(session, merchant.id)
+        if state is None or state.totp_secret is None or _locked_for(state, now) is not None:
+            session.rollback()
+            return False
+        step, _ = _totp_match(state.totp_secret, typed, now, state.totp_last_step)
+        if step is None:
+            session.rollback()
+            return False
+        state.totp_last_step = step
+        state.totp_failures = 0
+        owner = session.get(Merchant, merchant.id)
+        audit(session, f"merchant:{owner.merchant_number}", "verification.verified", merchant=owner,
+              occurred_at=now, purpose=VerificationPurpose.SIGN_CHANGE.value, method="totp",
+              conversation_id=conversation_id)
+        session.commit()
+        return True
+    except BaseException:
+        session.rollback()
+        raise

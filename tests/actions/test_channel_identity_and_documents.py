@@ -85,3 +85,51 @@ def test_someone_elses_upload_is_not_acknowledged(demo_db):
     tracker = _tracker("webchat", verified_metadata("822100000000001"),
                        entities=[{"entity": "document_id", "value": public_id}])
     assert _run(ActionReceiveDocument(), tracker)[0] == ["utter_document_unknown"]
+
+
+def _verified_identification(number: str, conversation: str) -> None:
+    """An identification code sent and typed in this conversation (read back from the outbox)."""
+    import json
+    import re
+
+    from bot import verification
+    from bot.db.models import VerificationPurpose
+    from bot.prechecks import find_merchant
+    from bot.settings import sms_outbox_path
+
+    with session_scope() as session:
+        merchant = find_merchant(session, number)
+        verification.send_code(session, merchant, VerificationPurpose.IDENTIFY, conversation_id=conversation)
+        text = json.loads(sms_outbox_path().read_text(encoding="utf-8").splitlines()[-1])["text"]
+        code = re.search(r"(?<!\d)\d{6}(?!\d)", text).group()
+        assert verification.verify_code(session, merchant, VerificationPurpose.IDENTIFY, code,
+                                        conversation_id=conversation).ok
+
+
+def test_enrolment_on_web_chat_first_asks_for_an_sms_code(demo_db):
+    from actions.flow import ActionStartEnrolment
+
+    responses, events = _run(ActionStartEnrolment(), _tracker("webchat", verified_metadata("822100000000001")))
+    assert responses == ["utter_enrol_needs_code"]
+    slots = _slot_events(events)
+    assert slots["merchant_number"] == "822100000000001" and slots["merchant_verified"] is False
+    assert slots["pending_goal"] == "enable_2fa" and events[-1]["name"] == "identify_form"
+
+
+def test_enrolment_shows_a_qr_code_on_web_chat_and_the_secret_elsewhere(demo_db):
+    from actions.flow import ActionStartEnrolment
+
+    _verified_identification("822100000000001", "webchat-822100000000001")
+    dispatcher = CollectingDispatcher()
+    tracker = _tracker("webchat", verified_metadata("822100000000001"),
+                       slots={"merchant_number": "822100000000001", "merchant_verified": True})
+    events = asyncio.run(ActionStartEnrolment().run(dispatcher, tracker, {}))
+    assert [message["response"] for message in dispatcher.messages] == ["utter_enrol_qr", "utter_enrol_secret"]
+    assert dispatcher.messages[0]["qr"].startswith("data:image/svg+xml;base64,")
+    assert events[-1]["name"] == "totp_form"
+
+    _verified_identification("822100000000002", "rest-client")
+    responses, _ = _run(ActionStartEnrolment(), _tracker("rest", None, sender="rest-client",
+                                                         slots={"merchant_number": "822100000000002",
+                                                                "merchant_verified": True}))
+    assert responses == ["utter_enrol_secret"]

@@ -400,3 +400,31 @@ def test_pending_purpose_tells_what_to_resend(demo: Session, outbox: Outbox) -> 
     send(demo, purpose=SIGN, change=NEW_CARD, at=NOW + timedelta(seconds=30))
     assert pending_purpose(demo, owner, CONVERSATION) is SIGN
     assert pending_purpose(demo, owner, "other") is None
+
+
+def test_a_change_is_signed_with_the_sms_code_or_the_authenticator(demo: Session, outbox: Outbox) -> None:
+    secret = enrol(demo, outbox)
+    owner = merchant(demo, "822100000000001")
+    at = NOW + timedelta(minutes=2)
+    send(demo, purpose=SIGN, change=NEW_CARD, at=at)
+    sms_code = code_of(outbox.last())
+
+    def sign(code: str, when=at):
+        return verification.verify_signing_code(demo, owner, code, conversation_id=CONVERSATION, change=NEW_CARD,
+                                                now=when)
+
+    app_code = pyotp.TOTP(secret).at(at)
+    assert sign(app_code).ok
+    assert sign(app_code).outcome is Outcome.WRONG_CODE  # used once: now judged as an SMS code, and wrong
+    assert sign(sms_code).ok  # the SMS code still works, once
+    assert sign(sms_code).outcome is Outcome.NO_CHALLENGE
+    methods = demo.execute(select(AuditEvent.detail).where(AuditEvent.action == "verification.verified")).scalars()
+    assert [detail["method"] for detail in methods][-2:] == ["totp", "sms"]
+
+
+def test_without_an_authenticator_only_the_sms_code_signs(demo: Session, outbox: Outbox) -> None:
+    owner = merchant(demo, "822100000000001")
+    send(demo, purpose=SIGN, change=NEW_CARD)
+    result = verification.verify_signing_code(demo, owner, "000000", conversation_id=CONVERSATION, change=NEW_CARD,
+                                              now=NOW)
+    assert result.outcome is Outcome.WRONG_CODE and result.attempts_left == 4
