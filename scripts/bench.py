@@ -3,8 +3,14 @@
 Measures, on this machine: training time (from an empty cache), cold start of `bot serve` (command
 to both servers ready), NLU intent accuracy and macro-F1 on the held-out set and on the shared
 development set, REST turn latency p50/p95 with 1 and 8 concurrent conversations, whole change
-conversations (the happy path, 1 merchant then 8 at once: turns, latency, filed requests), and
-resident memory of both servers. Everything runs on ports and in a state folder of its own.
+conversations (the happy path, 1 merchant then 8 at once: turns, latency, filed requests),
+resident memory of both servers, and the two merchant channels (scripts/bench_channels.py): WeChat
+acknowledgement and push-to-reply latency, replies and duplicates under replays, against a fake
+WeChat API; web chat turn latency over socket.io. Everything runs on ports and in a state folder
+of its own.
+
+`--only channels` starts the servers, measures only the channels and prints their section without
+writing docs/BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -26,10 +32,11 @@ import uuid
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import yaml
 
+import bench_channels
 from bot.demo import LOAD_TEST_ID_NUMBER, LOAD_TEST_NAME, LOAD_TEST_NEW_CARD, DemoMerchant, load_test_merchant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,12 +106,19 @@ def bench_env(var_dir: Path) -> Dict[str, str]:
     return env
 
 
-def start_servers(var_dir: Path) -> Tuple[subprocess.Popen, float]:
+def start_servers(var_dir: Path,
+                  extra_env: Optional[Dict[str, Optional[str]]] = None) -> Tuple[subprocess.Popen, float]:
+    """`bot serve` on the bench's ports; `extra_env` adds settings to its environment (None removes one)."""
     env = bench_env(var_dir)
     subprocess.run([str(VENV_BIN / "bot"), "demo", "seed"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     subprocess.run([str(VENV_BIN / "bot"), "demo", "seed-load-test", "--count", str(sum(CHANGE_RUNS.values())),
                     "--start", str(FIRST_LOAD_TEST_MERCHANT)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    for name, value in (extra_env or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     started = time.monotonic()
     process = subprocess.Popen([str(VENV_BIN / "bot"), "serve", "--rasa-port", str(RASA_PORT),
                                 "--action-port", str(ACTION_PORT)], cwd=ROOT, env=env,
@@ -414,6 +428,7 @@ def render(results: dict) -> str:
           f"| {run['wall_s']:.1f} s | {len(run['errors'])} | {run['filed']} ({run['lost']}, {run['duplicated']}) |"
           for name, run in results["changes"].items()],
         "",
+        *bench_channels.render(results["channels"]),
         "## Misread examples",
         "",
         "Shared dev set:",
@@ -426,10 +441,48 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n" + NOTES
 
 
+def log(line: str) -> None:
+    print(line, flush=True)
+
+
+def measure_channels(var_dir: Path, fake) -> dict:
+    """WeChat and web chat (scripts/bench_channels.py), after everything else."""
+    return bench_channels.measure(BASE, var_dir, fake, TURNS, percentiles_ms, log)
+
+
+def only_channels() -> int:
+    """`--only channels`: servers, the channel measurements, their section printed; nothing written."""
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-var-"))
+    fake = bench_channels.start_fake_wechat()
+    try:
+        process, cold_start = start_servers(var_dir, bench_channels.server_env(fake))
+        log(f"[bench] cold start: {cold_start:.1f} s")
+        try:
+            started = time.monotonic()
+            channels = measure_channels(var_dir, fake)
+            log(f"[bench] channels measured in {time.monotonic() - started:.0f} s")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+    finally:
+        fake.stop()
+    kept = bench_channels.failed(channels)
+    if kept:
+        log(f"[bench] state and logs kept in {var_dir}")
+    else:
+        shutil.rmtree(var_dir, ignore_errors=True)
+    print("\n".join(bench_channels.render(channels)))
+    return 1 if kept else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-training", action="store_true", help="don't measure training time")
+    parser.add_argument("--only", choices=["channels"],
+                        help="measure only this part, print its section and write nothing")
     args = parser.parse_args()
+    if args.only == "channels":
+        return only_channels()
 
     results: dict = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine()}
     if not args.skip_training:
@@ -437,7 +490,12 @@ def main() -> int:
         results["train_s"] = measure_training()
         print(f"[bench] training: {results['train_s']:.0f} s", flush=True)
     var_dir = Path(tempfile.mkdtemp(prefix="bench-var-"))
-    process, results["cold_start_s"] = start_servers(var_dir)
+    fake = bench_channels.start_fake_wechat()  # the WeChat API the channel talks to
+    try:
+        process, results["cold_start_s"] = start_servers(var_dir, bench_channels.server_env(fake))
+    except BaseException:
+        fake.stop()
+        raise
     print(f"[bench] cold start: {results['cold_start_s']:.1f} s", flush=True)
     try:
         results["holdout"] = scores(load_holdout())
@@ -469,14 +527,22 @@ def main() -> int:
         children = json.loads((var_dir / "run" / "serve.json").read_text())["children"]
         results["rss_rasa_mb"] = group_rss_mb(children["Rasa server"])
         results["rss_actions_mb"] = group_rss_mb(children["action server"])
+        results["channels"] = measure_channels(var_dir, fake)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
-        shutil.rmtree(var_dir, ignore_errors=True)
+        fake.stop()
+        if bench_channels.failed(results.get("channels", {})):
+            print(f"[bench] state and logs kept in {var_dir}", flush=True)
+        else:
+            shutil.rmtree(var_dir, ignore_errors=True)
     report = render(results)
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "BENCHMARKS.md").write_text(report, encoding="utf-8")
     print(report)
+    if bench_channels.failed(results["channels"]):
+        print("[bench] a channel measurement failed or had errors: see the Channels section", file=sys.stderr)
+        return 1
     return 0
 
 

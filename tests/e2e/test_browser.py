@@ -221,3 +221,23 @@ def test_expired_token_is_refused_with_a_chinese_message(web_assistant, page):
     page.locator("#notice", has_text=EXPIRED_TEXT).wait_for()
     assert page.locator("#input").is_disabled()
     assert "token" not in page.url
+
+
+def test_authenticator_enrolment_shows_a_qr_code(web_assistant, page):
+    """enable_2fa on the page: an SMS code first (the token alone is not enough to add a factor),
+    then the QR code and the typed secret; pyotp plays the app."""
+    import pyotp
+
+    token = webtoken.issue_token("822100000000008", SECRET)  # 周强
+    chat = ChatPage(page, web_assistant.base_url)
+    chat.open(token)
+    chat.wait_ready()
+    assert "短信验证码" in chat.say("我想开启两步验证")
+    lines = (web_assistant.var_dir / "sms_outbox.jsonl").read_text(encoding="utf-8").splitlines()
+    [code] = CODE.findall([json.loads(line) for line in lines if json.loads(line)["to"] == "13800000008"][-1]["text"])
+    shown = chat.say(code)
+    qr = page.locator("#messages .msg.bot img").last
+    assert qr.get_attribute("src").startswith("data:image/svg+xml;base64,")
+    assert qr.evaluate("image => image.complete && image.naturalWidth > 0")  # it renders
+    secret = re.search(r"密钥：([A-Z2-7 ]+)（", shown).group(1).replace(" ", "")
+    assert "动态口令已开启" in chat.say(pyotp.TOTP(secret).now())
