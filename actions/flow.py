@@ -19,7 +19,6 @@ from bot.filing import FilingRefused, file_change_request, missing_documents, sa
 from bot.masking import mask_card_spaced, mask_number
 from bot.prechecks import run_prechecks
 from bot.qr import grouped_secret, qr_svg_data_uri
-from bot.validation.identifiers import compact_request_id
 
 DomainDict = Dict[Text, Any]
 

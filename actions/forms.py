@@ -16,7 +16,7 @@ import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
@@ -115,6 +115,14 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
+def _typed_code(value: Any) -> str:
+    """Six digits (full-width and Chinese digits normalised), or the refusal saying what a code is."""
+    try:
+        return identifiers.validate_otp(_text(value))
+    except Invalid as error:
+        raise refused_by(error)
+
+
 def _verification_refusal(result: verification.VerifyResult) -> Refused:
     """Wrong codes follow the verification policy (5 tries, then a 30-minute lock), not the
     generic three-failures handoff, so they are not counted here."""
@@ -148,10 +156,7 @@ class ValidateIdentifyForm(ValidatedForm, FormValidationAction):
         return {"merchant_number": number, "merchant_verified": False}
 
     def check_identify_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[str, Any]:
-        try:
-            code = identifiers.validate_otp(_text(value))
-        except Invalid as error:
-            raise refused_by(error)
+        code = _typed_code(value)
         with database() as session:
             merchant = typed_merchant(session, tracker)
             result = verification.verify_code(session, merchant, VerificationPurpose.IDENTIFY, code,
@@ -278,10 +283,7 @@ class ValidateSignForm(ValidatedForm, FormValidationAction):
     def check_sign_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
         from actions.common import change_details
 
-        try:
-            code = identifiers.validate_otp(_text(value))
-        except Invalid as error:
-            raise refused_by(error)
+        code = _typed_code(value)
         with database() as session:
             merchant = current_merchant(session, tracker)
             result = verification.verify_signing_code(session, merchant, code, conversation_id=tracker.sender_id,
@@ -298,10 +300,7 @@ class ValidateTotpForm(ValidatedForm, FormValidationAction):
         return "validate_totp_form"
 
     def check_totp_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
-        try:
-            code = identifiers.validate_otp(_text(value))
-        except Invalid as error:
-            raise refused_by(error)
+        code = _typed_code(value)
         with database() as session:
             merchant = current_merchant(session, tracker)
             result = verification.confirm_enrolment(session, merchant, code)

@@ -56,7 +56,7 @@ class BoundedRestInput(RestInput):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            payload = _json_body(request)
+            payload = json_body(request)
             sender = payload.get("sender") if payload is not None else None
             text = payload.get("message") if payload is not None else None
             if sender is None:
@@ -92,7 +92,8 @@ class BoundedRestInput(RestInput):
         return webhook
 
 
-def _json_body(request: Request) -> Optional[Dict[str, Any]]:
+def json_body(request: Request) -> Optional[Dict[str, Any]]:
+    """The JSON object of a request, or None when the body is not one (never an exception)."""
     try:
         body = request.json
     except Exception:  # noqa: BLE001 - sanic raises InvalidUsage on bad JSON

@@ -38,7 +38,7 @@ from socketio import AsyncRedisManager, AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from bot import documents, webtoken
-from bot.channels.rest import TOO_LONG_INTENT, bound_message
+from bot.channels.rest import TOO_LONG_INTENT, bound_message, json_body
 from bot.db.engine import session_scope
 from bot.demo import DEMO_MERCHANTS
 from bot.filing import DOCUMENT_LABELS, Document
@@ -176,7 +176,7 @@ class WebChatInput(SocketIOInput):
         async def demo_login(request: Request) -> HTTPResponse:
             if not webtoken.demo_login_enabled():
                 return response.json({"error": "not_found"}, status=404)
-            body = _json_body(request)
+            body = json_body(request)
             number = body.get("merchant") if body else None
             if number not in {merchant.number for merchant in DEMO_MERCHANTS}:
                 return _error(400, "not_a_demo_merchant", "utter_bad_request")
@@ -355,14 +355,6 @@ def _multipart(request: Request, body: bytes) -> Optional[tuple]:
         return parse_multipart_form(body, boundary.encode("utf-8"))
     except Exception:  # noqa: BLE001 - a malformed form is the client's error, not ours
         return None
-
-
-def _json_body(request: Request) -> Optional[Dict[str, Any]]:
-    try:
-        body = request.json
-    except Exception:  # noqa: BLE001 - sanic raises InvalidUsage on bad JSON
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def _error(status: int, error: str, response_name: str) -> HTTPResponse:
