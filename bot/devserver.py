@@ -79,6 +79,13 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         pass
 
 
+def api_token_arguments() -> List[str]:
+    """Rasa's HTTP API reads and changes any conversation (web chat and WeChat ones too): outside
+    development set RASA_API_TOKEN, and every API call then needs `?token=` (bot.handback sends it)."""
+    token = os.environ.get("RASA_API_TOKEN")
+    return ["--auth-token", token] if token else []
+
+
 def build_children(args: argparse.Namespace) -> List[Child]:
     bin_dir = Path(sys.executable).parent
     logs = var_dir() / "logs"
@@ -100,6 +107,7 @@ def build_children(args: argparse.Namespace) -> List[Child]:
             "--model", str(args.model),
             "--endpoints", str(args.endpoints),
             "--credentials", str(args.credentials),
+            *api_token_arguments(),
         ],
         ready_url=f"http://localhost:{args.rasa_port}/",
         log_path=logs / "rasa.log",

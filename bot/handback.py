@@ -31,6 +31,8 @@ def rasa_url() -> str:
 
 def resume_conversation(conversation_id: str, base_url: Optional[str] = None, timeout_s: float = 10) -> None:
     url = f"{(base_url or rasa_url()).rstrip('/')}/conversations/{urllib.parse.quote(conversation_id, safe='')}/tracker/events"
+    if os.environ.get("RASA_API_TOKEN"):
+        url += "?" + urllib.parse.urlencode({"token": os.environ["RASA_API_TOKEN"]})
     # action_listen closes the turn the pause interrupted, so the merchant's next message is a new
     # turn for the policies (not a continuation of the complaint that caused the handoff).
     body = json.dumps([{"event": "resume"}, {"event": "action", "name": "action_listen"}]).encode()
