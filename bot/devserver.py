@@ -79,6 +79,18 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         pass
 
 
+def bind_host() -> str:
+    """Where both servers listen: this machine only, unless BOT_BIND_HOST says otherwise (e.g.
+    0.0.0.0 behind a reverse proxy that terminates TLS for the web chat and WeChat)."""
+    return os.environ.get("BOT_BIND_HOST", "127.0.0.1")
+
+
+def reach_host() -> str:
+    """How this machine reaches the servers (the action server URL Rasa calls, readiness checks)."""
+    host = bind_host()
+    return "localhost" if host in ("0.0.0.0", "::", "127.0.0.1") else host
+
+
 def api_token_arguments() -> List[str]:
     """Rasa's HTTP API reads and changes any conversation (web chat and WeChat ones too): outside
     development set RASA_API_TOKEN, and every API call then needs `?token=` (bot.handback sends it)."""
@@ -95,21 +107,21 @@ def build_children(args: argparse.Namespace) -> List[Child]:
             str(bin_dir / "rasa"), "run", "actions",
             "--actions", "actions", "--port", str(args.action_port),
         ],
-        ready_url=f"http://localhost:{args.action_port}/health",
+        ready_url=f"http://{reach_host()}:{args.action_port}/health",
         log_path=logs / "actions.log",
     )
     rasa = Child(
         name="Rasa server",
         command=[
             str(bin_dir / "rasa"), "run",
-            "--enable-api", "--cors", "*",
+            "--enable-api", "--cors", "*", "--interface", bind_host(),
             "--port", str(args.rasa_port),
             "--model", str(args.model),
             "--endpoints", str(args.endpoints),
             "--credentials", str(args.credentials),
             *api_token_arguments(),
         ],
-        ready_url=f"http://localhost:{args.rasa_port}/",
+        ready_url=f"http://{reach_host()}:{args.rasa_port}/",
         log_path=logs / "rasa.log",
     )
     return [actions, rasa]
@@ -118,7 +130,8 @@ def build_children(args: argparse.Namespace) -> List[Child]:
 def child_environment(args: argparse.Namespace) -> Dict[str, str]:
     env = dict(os.environ)
     env["BOT_VAR_DIR"] = str(var_dir())
-    env["ACTION_SERVER_URL"] = f"http://localhost:{args.action_port}/webhook"
+    env["ACTION_SERVER_URL"] = f"http://{reach_host()}:{args.action_port}/webhook"
+    env["SANIC_HOST"] = bind_host()  # rasa_sdk's listening address
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     return env
 
