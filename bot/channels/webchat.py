@@ -54,6 +54,9 @@ UPLOAD_INTENT = "/document_uploaded"
 # Room for the multipart boundaries and the `kind` field around a file of the largest size.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 HISTORY_LIMIT = 200
+# An authenticator's secret is shown once, when it is sent: a reload, or whoever opens the page
+# with a later token, sees that it was hidden.
+SHOWN_ONCE = {"utter_enrol_qr", "utter_enrol_secret"}
 TURN_COMPLETE_EVT = "turn_complete"
 SESSION_EXPIRED_EVT = "session_expired"
 
@@ -285,6 +288,8 @@ def history_messages(events: Iterable[Any]) -> List[Dict[str, Any]]:
         if isinstance(event, UserUttered) and event.text:
             messages.extend(_user_entry(event.text, offered))
             offered = []
+        elif isinstance(event, BotUttered) and (event.metadata or {}).get("utter_action") in SHOWN_ONCE:
+            messages.append({"sender": "bot", "text": response_text("utter_secret_hidden")})
         elif isinstance(event, BotUttered):
             data = event.data or {}
             buttons = data.get("buttons") or []

@@ -241,3 +241,10 @@ def test_authenticator_enrolment_shows_a_qr_code(web_assistant, page):
     assert qr.evaluate("image => image.complete && image.naturalWidth > 0")  # it renders
     secret = re.search(r"密钥：([A-Z2-7 ]+)（", shown).group(1).replace(" ", "")
     assert "动态口令已开启" in chat.say(pyotp.TOTP(secret).now())
+    # Shown once: after a reload the redrawn chat says the secret was hidden.
+    page.reload()
+    chat.wait_ready()
+    page.locator("#messages .msg.bot", has_text="只显示一次").first.wait_for()
+    redrawn = "\n".join(chat.texts())
+    assert secret[:8] not in redrawn.replace(" ", "") and "动态口令已开启" in redrawn
+    assert page.locator("#messages img[src^='data:image/svg']").count() == 0

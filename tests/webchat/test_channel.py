@@ -242,6 +242,18 @@ def test_history_keeps_the_latest_messages_only():
     assert len(messages) == 200 and messages[-1]["text"] == "消息299"
 
 
+def test_history_never_shows_an_authenticator_secret_again():
+    events = [UserUttered("开启动态口令"),
+              BotUttered("请用身份验证器App扫描下面的二维码。", {"image": "data:image/svg+xml;base64,AAAA"},
+                         metadata={"utter_action": "utter_enrol_qr", "qr": "data:image/svg+xml;base64,AAAA"}),
+              BotUttered("密钥：JBSW Y3DP EHPK 3PXP（基于时间）",
+                         metadata={"utter_action": "utter_enrol_secret", "secret": "JBSW Y3DP EHPK 3PXP"}),
+              BotUttered("添加好以后，请输入动态口令", metadata={"utter_action": "utter_ask_totp_code"})]
+    shown = str(history_messages(events))
+    assert "JBSW" not in shown and "base64" not in shown
+    assert shown.count(response_text("utter_secret_hidden")) == 2 and "添加好以后" in shown
+
+
 # ---- uploads ---------------------------------------------------------------------------------
 
 def _upload(server, data: bytes, token: str | None = "own", kind: str | None = None, name: str = "photo.png"):
