@@ -358,10 +358,12 @@ NOTES = """## Notes
 - DIET runs without transformer layers: on these bag-of-n-gram features the default two layers
   made training take 7.5 minutes instead of about 25 s (measured on this machine) and did not
   classify the held-out set better.
-- Whole change conversations are slower than single turns under load: the action server does
-  its database work (SQLite, encryption, SMS outbox) synchronously on its event loop, so
-  concurrent conversations queue there. Running that work in threads, or several action servers,
-  is the next step when this matters.
+- Whole change conversations are slower than single turns under load: each turn runs the NLU,
+  the policies and one or two action calls, whose database work (SQLite, encryption, SMS outbox)
+  is synchronous. Two action-server processes (`ACTION_SERVER_SANIC_WORKERS=2`, measured on
+  2026-11-26) gave 493 / 1087 ms for 8 merchants against 490 / 1143 ms with one, for 210 MB
+  more memory: on 2 cores the turns wait for the CPU, not for the action server. More cores or
+  Rasa replicas (see README) are what helps.
 """
 
 
