@@ -193,6 +193,25 @@ def cmd_handoffs_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wechat_prune(args: argparse.Namespace) -> int:
+    """Forget the records of WeChat pushes older than --hours (run daily, e.g. from cron): they
+    only serve to recognise WeChat's retries, which come within seconds."""
+    from datetime import timedelta
+
+    from bot.wechat.store import forget_inbound
+
+    if args.hours < 1:
+        raise CliError("--hours must be at least 1 (retries and replays are recognised by these records)")
+    engine = _existing_database(settings.database_url())
+    try:
+        with session_scope(session_factory(engine)) as session:
+            removed = forget_inbound(session, timedelta(hours=args.hours))
+    finally:
+        engine.dispose()
+    print(f"removed {removed} WeChat push records older than {args.hours} h")
+    return 0
+
+
 def cmd_serve(argv: list[str]) -> int:
     try:
         from bot import devserver
@@ -268,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     list_handoffs = handoffs.add_parser("list", help="list handoffs, newest first")
     list_handoffs.add_argument("--json", action="store_true", help="print a JSON list")
     list_handoffs.set_defaults(handler=cmd_handoffs_list)
+
+    wechat = commands.add_parser("wechat", help="WeChat channel housekeeping").add_subparsers(
+        dest="action", metavar="ACTION")
+    wechat.required = True
+    prune = wechat.add_parser("prune", help="delete the records of old pushes (kept only to recognise retries)")
+    prune.add_argument("--hours", type=int, default=24, help="keep this many hours (default 24)")
+    prune.set_defaults(handler=cmd_wechat_prune)
 
     # Listed for --help only: main() hands everything after `serve` to bot.devserver untouched.
     commands.add_parser("serve", help="run the development server (options: bot serve --help)")

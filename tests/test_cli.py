@@ -109,6 +109,24 @@ def test_handoffs_list(seeded: Path) -> None:
     assert "conv-42" in table and "等待接入" in table
 
 
+def test_wechat_prune_forgets_old_push_records_only(seeded: Path) -> None:
+    from datetime import timedelta
+
+    from bot.db.models import WeChatInboundMessage
+    from bot.workdays import utcnow
+
+    engine = make_engine(f"sqlite:///{seeded / 'bot.db'}")
+    with session_factory(engine).begin() as session:
+        session.add(WeChatInboundMessage(dedup_key="msg:1", openid="oOld", msg_type="text",
+                                         received_at=utcnow() - timedelta(hours=30)))
+        session.add(WeChatInboundMessage(dedup_key="msg:2", openid="oNew", msg_type="text"))
+    assert run(seeded, "wechat", "prune").stdout.strip() == "removed 1 WeChat push records older than 24 h"
+    with session_factory(engine).begin() as session:
+        assert [row.dedup_key for row in session.query(WeChatInboundMessage)] == ["msg:2"]
+    engine.dispose()
+    assert_usage_error(run(seeded, "wechat", "prune", "--hours", "0"), "at least 1")
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
