@@ -83,7 +83,9 @@ _NOT_NAME_ENDINGS = set("啊呀吧了吗呢哦的嘛啦么")
 
 def _looks_like_name(name: str) -> bool:
     surname_ok = name[0] in _SURNAMES or name[:2] in _COMPOUND_SURNAMES
-    return surname_ok and name not in _NOT_NAMES and name[-1] not in _NOT_NAME_ENDINGS
+    # "谢谢你", "确认无误": a phrase that begins like one of the non-names is not a name either.
+    phrase = any(name.startswith(word) for word in _NOT_NAMES)
+    return surname_ok and not phrase and name[-1] not in _NOT_NAME_ENDINGS
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,12 @@ def test_hostile_or_garbled_input_gets_a_chinese_reply(assistant, message):
     assert "Traceback" not in text and "passwd" not in text
 
 
+@pytest.mark.parametrize("mash", ["asdkjh qwe zzz", "ghjkl poiu", "？？？？", "zzzzzz"])
+def test_keyboard_mash_is_not_taken_for_thanks_or_a_yes(assistant, mash):
+    text = _texts(assistant.say(_new_sender(), mash))
+    assert "不客气" not in text and "好的" not in text[:4], text
+
+
 def test_malformed_requests_get_400_with_a_chinese_message(assistant):
     for raw in (b"not json", b"[1, 2]", b'{"sender": "x"}', b'{"sender": 5, "message": "hi"}'):
         status, replies = assistant.post("/webhooks/rest/webhook", None, raw=raw)

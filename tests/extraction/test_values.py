@@ -77,3 +77,13 @@ def test_hostile_input_returns_a_clean_result(text):
 def test_non_text_input_gives_nothing():
     assert extract_values(None) == []
     assert extract_values(12345678) == []
+
+
+@pytest.mark.parametrize("text", ["谢谢你", "谢谢您", "确认无误", "好的好的", "没有问题"])
+def test_polite_phrases_starting_like_a_surname_are_not_names(text):
+    assert "name" not in values_by_entity(text)
+
+
+@pytest.mark.parametrize("text, name", [("谢霆", "谢霆"), ("张伟", "张伟"), ("欧阳明", "欧阳明")])
+def test_bare_names_still_are(text, name):
+    assert values_by_entity(text)["name"] == name
