@@ -233,10 +233,16 @@ def _wait_until_ready(children: List[Child], started: float) -> None:
 
 
 def _where_things_are(args: argparse.Namespace, elapsed_s: float) -> str:
-    web_chat = "bot.channels.webchat.WebChatInput" in args.credentials.read_text(encoding="utf-8")
+    channels = args.credentials.read_text(encoding="utf-8")
+    web_chat = "bot.channels.webchat.WebChatInput" in channels
+    wechat = "bot.channels.wechat.WeChatInput" in channels
+    wechat_state = ("safe mode" if os.environ.get("WECHAT_AES_KEY") else "plaintext mode") \
+        if os.environ.get("WECHAT_TOKEN") else "refuses every push until WECHAT_TOKEN is set"
     return "\n".join([
         f"[serve] ready in {elapsed_s:.0f} s. Ctrl-C stops both servers.",
         *([f"  web chat page  http://localhost:{args.rasa_port}/webhooks/webchat/"] if web_chat else []),
+        *([f"  WeChat pushes  http://localhost:{args.rasa_port}/webhooks/wechat/webhook ({wechat_state})"]
+          if wechat else []),
         f"  REST channel   POST http://localhost:{args.rasa_port}/webhooks/rest/webhook",
         f"  NLU parse      POST http://localhost:{args.rasa_port}/model/parse",
         f"  action server  http://localhost:{args.action_port}/health",
