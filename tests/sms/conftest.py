@@ -1,0 +1,48 @@
+"""Fixtures of the Yunpian gateway tests: the fake Yunpian API, the environment aimed at it, a
+gateway that records its backoff instead of sleeping, and the demo data of tests/services."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.sms_yunpian import YunpianSmsGateway
+from services import conftest as services_fixtures
+from sms.fake_yunpian import APIKEY, FakeYunpian
+
+demo = services_fixtures.demo  # the demo merchants in a fresh database, as tests/services use them
+
+# What the acquirer registers with Yunpian for the texts the bot sends (bot.verification).
+TEMPLATES = [
+    "【结算助手】您的验证码是#code#，5分钟内有效。您正在通过在线客服办理商户业务，请勿告诉他人。",
+    "【结算助手】您的验证码是#code#，5分钟内有效。您正在将结算卡变更为#bank#尾号#last4#的账户，请勿告诉他人。",
+    "【结算助手】您的商户账户已开启动态口令验证。如非本人操作请立即致电#hotline#。",
+]
+
+
+def identify_text(code: str) -> str:
+    return f"【结算助手】您的验证码是{code}，5分钟内有效。您正在通过在线客服办理商户业务，请勿告诉他人。"
+
+
+@pytest.fixture
+def fake_yunpian(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeYunpian]:
+    """The fake, with YUNPIAN_APIKEY and YUNPIAN_API_BASE aimed at it."""
+    fake = FakeYunpian(templates=list(TEMPLATES)).start()
+    monkeypatch.setenv("YUNPIAN_APIKEY", APIKEY)
+    monkeypatch.setenv("YUNPIAN_API_BASE", fake.url)
+    monkeypatch.delenv("YUNPIAN_TIMEOUT_S", raising=False)
+    for name in ("NO_PROXY", "no_proxy"):  # a proxy configured on the machine must not take loopback
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The backoff delays the gateway asked for."""
+    return []
+
+
+@pytest.fixture
+def gateway(fake_yunpian: FakeYunpian, sleeps: list[float]) -> YunpianSmsGateway:
+    return YunpianSmsGateway(sleep=sleeps.append)
