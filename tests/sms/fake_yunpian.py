@@ -22,9 +22,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs
+
+from loopback import LoopbackServer
 
 SINGLE_SEND = "/v2/sms/single_send.json"
 APIKEY = "9b11127a9701975c734b8aee81ee3526"  # the example key of Yunpian's documentation
@@ -69,42 +71,23 @@ class FakeYunpian:
         self._faults: Deque[_Fault] = deque()
         self._history: List[Tuple[float, str, str]] = []  # (monotonic time, mobile, text) accepted
         self._next_sid = 8063606842
-        self._server: Optional[ThreadingHTTPServer] = None
+        self._http: Optional[LoopbackServer] = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> "FakeYunpian":
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                fake._handle(self)
-
-            def do_GET(self) -> None:  # noqa: N802
-                fake._handle(self)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="fake-yunpian", daemon=True).start()
+        self._http = LoopbackServer(lambda request, _method: self._handle(request), "fake-yunpian").start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        assert self._http is not None, "start() the fake first"
+        return self._http.url
 
     # --- programming it ------------------------------------------------------------------------
 

@@ -18,9 +18,11 @@ import threading
 import time
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlparse
+
+from loopback import LoopbackServer
 
 TOKEN = "stable_token"
 SEND = "custom_send"
@@ -60,44 +62,23 @@ class FakeWeChat:
         self._token_serial = 0
         self._valid_tokens: Dict[str, float] = {}  # token -> expiry (monotonic)
         self._current: Optional[str] = None
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._http: Optional[LoopbackServer] = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> "FakeWeChat":
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                fake._handle(self, "GET")
-
-            def do_POST(self) -> None:  # noqa: N802
-                fake._handle(self, "POST")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-wechat", daemon=True)
-        self._thread.start()
+        self._http = LoopbackServer(self._handle, "fake-wechat").start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        assert self._http is not None, "start() the fake first"
+        return self._http.url
 
     # --- programming it ------------------------------------------------------------------------
 
