@@ -230,6 +230,14 @@ def _lock(
     return VerifyResult(Outcome.LOCKED, retry_after=_seconds_until(state.locked_until, now), challenge_id=challenge_id)
 
 
+def _locked_state(session: Session, merchant: Merchant, now: datetime) -> tuple[MerchantSecurity | None, int | None]:
+    """Serialise this merchant's verifications (row lock), then read its state: (state, seconds
+    of lock-out left or None)."""
+    lock_merchant(session, merchant.id)
+    state = _security(session, merchant.id)
+    return state, _locked_for(state, now)
+
+
 def lock_remaining(session: Session, merchant: Merchant, now: datetime | None = None) -> int | None:
     """Seconds until the merchant's lock-out ends, or None when not locked."""
     return _locked_for(_security(session, merchant.id), now or utcnow())
@@ -405,9 +413,7 @@ def verify_code(
     now = now or utcnow()
     typed = _normalized_code(code)
     try:
-        lock_merchant(session, merchant.id)
-        state = _security(session, merchant.id)
-        locked = _locked_for(state, now)
+        state, locked = _locked_state(session, merchant, now)
         if locked is not None:
             session.rollback()
             return VerifyResult(Outcome.LOCKED, retry_after=locked)
@@ -465,6 +471,16 @@ def _totp_match(secret: str, code: str, now: datetime, last_step: int | None) ->
                 return None, True
             return step, False
     return None, False
+
+
+def _accepted_totp(session: Session, owner: Merchant, state: MerchantSecurity, step: int, now: datetime,
+                   purpose: VerificationPurpose, conversation_id: str | None) -> None:
+    """Record an accepted authenticator code: its step can never be used again; audited; committed."""
+    state.totp_last_step = step
+    state.totp_failures = 0
+    audit(session, f"merchant:{owner.merchant_number}", "verification.verified", merchant=owner,
+          occurred_at=now, purpose=purpose.value, method="totp", conversation_id=conversation_id)
+    session.commit()
 
 
 def _totp_failure(
@@ -545,9 +561,7 @@ def confirm_enrolment(
     now = now or utcnow()
     typed = _normalized_code(code)
     try:
-        lock_merchant(session, merchant.id)
-        state = _security(session, merchant.id)
-        locked = _locked_for(state, now)
+        state, locked = _locked_state(session, merchant, now)
         if locked is not None:
             session.rollback()
             return VerifyResult(Outcome.LOCKED, retry_after=locked)
@@ -595,9 +609,7 @@ def verify_totp(
     now = now or utcnow()
     typed = _normalized_code(code)
     try:
-        lock_merchant(session, merchant.id)
-        state = _security(session, merchant.id)
-        locked = _locked_for(state, now)
+        state, locked = _locked_state(session, merchant, now)
         if locked is not None:
             session.rollback()
             return VerifyResult(Outcome.LOCKED, retry_after=locked)
@@ -614,11 +626,7 @@ def verify_totp(
             return VerifyResult(Outcome.EXPIRED)
         if step is None:
             return _totp_failure(session, owner, state, now, policy, "verify")
-        state.totp_last_step = step
-        state.totp_failures = 0
-        audit(session, f"merchant:{owner.merchant_number}", "verification.verified", merchant=owner,
-              occurred_at=now, purpose=purpose.value, method="totp", conversation_id=conversation_id)
-        session.commit()
+        _accepted_totp(session, owner, state, step, now, purpose, conversation_id)
         return VerifyResult(Outcome.OK)
     except BaseException:
         session.rollback()
@@ -650,22 +658,16 @@ def verify_signing_code(
 def _accept_totp(session: Session, merchant: Merchant, typed: str, conversation_id: str | None,
                  now: datetime) -> bool:
     try:
-        lock_merchant(session, merchant.id)
-        state = _security(session, merchant.id)
-        if state is None or state.totp_secret is None or _locked_for(state, now) is not None:
+        state, locked = _locked_state(session, merchant, now)
+        if state is None or state.totp_secret is None or locked is not None:
             session.rollback()
             return False
         step, _ = _totp_match(state.totp_secret, typed, now, state.totp_last_step)
         if step is None:
             session.rollback()
             return False
-        state.totp_last_step = step
-        state.totp_failures = 0
-        owner = session.get(Merchant, merchant.id)
-        audit(session, f"merchant:{owner.merchant_number}", "verification.verified", merchant=owner,
-              occurred_at=now, purpose=VerificationPurpose.SIGN_CHANGE.value, method="totp",
-              conversation_id=conversation_id)
-        session.commit()
+        _accepted_totp(session, session.get(Merchant, merchant.id), state, step, now,
+                       VerificationPurpose.SIGN_CHANGE, conversation_id)
         return True
     except BaseException:
         session.rollback()
