@@ -17,12 +17,14 @@ import json
 import re
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Callable, NoReturn
 
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from bot import settings
 from bot.db.crypto import DataKeyError
@@ -59,6 +61,18 @@ def _existing_database(url: str) -> Engine:
     if not migrated:
         raise CliError(f"database {display_url(url)} has no tables yet: run `bot db upgrade`")
     return engine
+
+
+@contextmanager
+def _existing_session() -> Iterator[Session]:
+    """A session (committed at the end) on the configured, existing database; the engine is
+    disposed of afterwards, so a command leaves no connection behind."""
+    engine = _existing_database(settings.database_url())
+    try:
+        with session_scope(session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -133,16 +147,12 @@ def cmd_requests_list(args: argparse.Namespace) -> int:
     number = args.merchant
     if number is not None and not MERCHANT_NUMBER.fullmatch(number):
         raise CliError(f"merchant number must be 15 digits, got {redact(number)!r}")
-    engine = _existing_database(settings.database_url())
-    try:
-        with session_scope(session_factory(engine)) as session:
-            if number is not None and session.execute(
-                select(Merchant.id).where(Merchant.merchant_number == number)
-            ).first() is None:
-                raise CliError(f"no merchant with number {number}")
-            rows = list_requests(session, merchant_number=number)
-    finally:
-        engine.dispose()
+    with _existing_session() as session:
+        if number is not None and session.execute(
+            select(Merchant.id).where(Merchant.merchant_number == number)
+        ).first() is None:
+            raise CliError(f"no merchant with number {number}")
+        rows = list_requests(session, merchant_number=number)
     if args.json:
         _print_json(rows)
     else:
@@ -167,12 +177,8 @@ def cmd_requests_list(args: argparse.Namespace) -> int:
 def cmd_handoffs_list(args: argparse.Namespace) -> int:
     from bot.reporting import list_handoffs
 
-    engine = _existing_database(settings.database_url())
-    try:
-        with session_scope(session_factory(engine)) as session:
-            rows = list_handoffs(session)
-    finally:
-        engine.dispose()
+    with _existing_session() as session:
+        rows = list_handoffs(session)
     if args.json:
         _print_json(rows)
     else:
@@ -202,12 +208,8 @@ def cmd_wechat_prune(args: argparse.Namespace) -> int:
 
     if args.hours < 1:
         raise CliError("--hours must be at least 1 (retries and replays are recognised by these records)")
-    engine = _existing_database(settings.database_url())
-    try:
-        with session_scope(session_factory(engine)) as session:
-            removed = forget_inbound(session, timedelta(hours=args.hours))
-    finally:
-        engine.dispose()
+    with _existing_session() as session:
+        removed = forget_inbound(session, timedelta(hours=args.hours))
     print(f"removed {removed} WeChat push records older than {args.hours} h")
     return 0
 
