@@ -47,3 +47,28 @@ class LoopbackServer:
         assert self._server is not None, "start() the fake first"
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+
+class LoopbackFake:
+    """Base of the fakes: `start()` serves `_handle(request, method)` on loopback, `url` says
+    where, `stop()` ends it. Subclasses name themselves with `server_name`."""
+
+    server_name = "fake"
+    _http: Optional[LoopbackServer] = None
+
+    def _handle(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        raise NotImplementedError
+
+    def start(self):  # returns the fake itself, of its own type
+        self._http = LoopbackServer(self._handle, self.server_name).start()
+        return self
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
+
+    @property
+    def url(self) -> str:
+        assert self._http is not None, "start() the fake first"
+        return self._http.url

@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs
 
-from loopback import LoopbackServer
+from loopback import LoopbackFake
 
 SINGLE_SEND = "/v2/sms/single_send.json"
 APIKEY = "9b11127a9701975c734b8aee81ee3526"  # the example key of Yunpian's documentation
@@ -56,7 +56,9 @@ class _Fault:
 
 
 @dataclass
-class FakeYunpian:
+class FakeYunpian(LoopbackFake):
+    server_name = "fake-yunpian"
+
     apikey: str = APIKEY
     templates: List[str] = field(default_factory=list)
     balance: float = 10.0
@@ -71,23 +73,6 @@ class FakeYunpian:
         self._faults: Deque[_Fault] = deque()
         self._history: List[Tuple[float, str, str]] = []  # (monotonic time, mobile, text) accepted
         self._next_sid = 8063606842
-        self._http: Optional[LoopbackServer] = None
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    def start(self) -> "FakeYunpian":
-        self._http = LoopbackServer(lambda request, _method: self._handle(request), "fake-yunpian").start()
-        return self
-
-    def stop(self) -> None:
-        if self._http is not None:
-            self._http.stop()
-            self._http = None
-
-    @property
-    def url(self) -> str:
-        assert self._http is not None, "start() the fake first"
-        return self._http.url
 
     # --- programming it ------------------------------------------------------------------------
 
@@ -118,7 +103,7 @@ class FakeYunpian:
 
     # --- serving -------------------------------------------------------------------------------
 
-    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+    def _handle(self, request: BaseHTTPRequestHandler, method: str) -> None:  # GET and POST alike
         length = int(request.headers.get("Content-Length") or 0)
         raw = request.rfile.read(length) if length else b""
         form = _parse_form(request.headers.get("Content-Type", ""), raw)

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlparse
 
-from loopback import LoopbackServer
+from loopback import LoopbackFake
 
 TOKEN = "stable_token"
 SEND = "custom_send"
@@ -46,7 +46,9 @@ class _Fault:
 
 
 @dataclass
-class FakeWeChat:
+class FakeWeChat(LoopbackFake):
+    server_name = "fake-wechat"
+
     app_id: str = "wx0123456789abcdef"
     app_secret: str = "fake-app-secret"
     expires_in: int = 7200
@@ -62,23 +64,6 @@ class FakeWeChat:
         self._token_serial = 0
         self._valid_tokens: Dict[str, float] = {}  # token -> expiry (monotonic)
         self._current: Optional[str] = None
-        self._http: Optional[LoopbackServer] = None
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    def start(self) -> "FakeWeChat":
-        self._http = LoopbackServer(self._handle, "fake-wechat").start()
-        return self
-
-    def stop(self) -> None:
-        if self._http is not None:
-            self._http.stop()
-            self._http = None
-
-    @property
-    def url(self) -> str:
-        assert self._http is not None, "start() the fake first"
-        return self._http.url
 
     # --- programming it ------------------------------------------------------------------------
 
