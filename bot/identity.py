@@ -17,6 +17,11 @@ TRUSTED_CHANNELS = (WEBCHAT, WECHAT)
 CONVERSATION_PREFIXES = {WEBCHAT: "webchat-", WECHAT: "wechat-"}
 
 
+def is_merchant_number(value: object) -> bool:
+    """15 ASCII digits: the shape of a merchant number a channel may vouch for."""
+    return isinstance(value, str) and len(value) == 15 and value.isascii() and value.isdigit()
+
+
 def webchat_conversation_id(merchant_number: str) -> str:
     return CONVERSATION_PREFIXES[WEBCHAT] + merchant_number
 
@@ -39,4 +44,4 @@ def vouched_merchant_number(channel: Optional[str], metadata: Optional[Mapping[s
     if channel not in TRUSTED_CHANNELS or not isinstance(metadata, Mapping):
         return None
     number = metadata.get(VERIFIED_MERCHANT_KEY)
-    return number if isinstance(number, str) and number.isdigit() and len(number) == 15 else None
+    return number if is_merchant_number(number) else None

@@ -21,6 +21,7 @@ from typing import Optional
 
 import jwt
 
+from bot.identity import is_merchant_number
 from bot.settings import var_dir
 
 ALGORITHM = "HS256"
@@ -72,10 +73,6 @@ def _development_secret(path: Path) -> str:
 def demo_login_enabled() -> bool:
     """Development (no configured secret) or explicitly allowed with WEBCHAT_DEMO_LOGIN=1."""
     return configured_secret() is None or os.environ.get("WEBCHAT_DEMO_LOGIN") == "1"
-
-
-def is_merchant_number(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 15 and value.isascii() and value.isdigit()
 
 
 def issue_token(merchant_number: str, signing_secret: str,
