@@ -110,6 +110,14 @@ def upload_message(document: UploadedDocument) -> str:
     return "/document_uploaded" + json.dumps({"document_id": document.public_id})
 
 
+def upload_for_dialogue(session: Session, conversation_id: str, channel: str, data: bytes,
+                        kind: Optional[str] = None) -> str:
+    """What a channel does with a file: store it (UploadRefused if not acceptable) and return the
+    message that tells the dialogue."""
+    return upload_message(store_upload(session, conversation_id=conversation_id, channel=channel, data=data,
+                                       kind=kind))
+
+
 @dataclass(frozen=True)
 class Received:
     """What the bot tells the merchant after an upload."""

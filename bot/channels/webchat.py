@@ -20,7 +20,6 @@ the merchant without an answer; logs never hold message text (card and ID number
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -39,7 +38,7 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from bot import documents, webtoken
 from bot.channels.rest import TOO_LONG_INTENT, bound_message, json_body
-from bot.db.engine import session_scope
+from bot.db.engine import in_session
 from bot.demo import DEMO_MERCHANTS
 from bot.filing import DOCUMENT_LABELS, Document
 from bot.identity import WEBCHAT, verified_metadata, webchat_conversation_id
@@ -229,9 +228,8 @@ class WebChatInput(SocketIOInput):
                 return _error(413, "too_large", "utter_upload_too_large")
             conversation_id = webchat_conversation_id(number)
             try:
-                text = await asyncio.get_running_loop().run_in_executor(
-                    None, _store_document, conversation_id, file.body, kind
-                )
+                text = await in_session(None, documents.upload_for_dialogue, conversation_id, WEBCHAT,
+                                        file.body, kind)
             except documents.UploadRefused as refusal:
                 return _error(400, "refused", refusal.response)
             except Exception as error:  # noqa: BLE001 - an apology, never a stack trace
@@ -319,15 +317,6 @@ def _user_entry(text: str, offered: List[Dict[str, Any]]) -> List[Dict[str, Any]
     if text.startswith("/"):
         return []  # another intent payload: nothing the merchant wrote
     return [{"sender": "user", "text": redact_normalized(text)}]
-
-
-def _store_document(conversation_id: str, data: bytes, kind: Optional[str]) -> str:
-    """Store the file (in a worker thread: encryption and disk) and return the dialogue's message."""
-    with session_scope() as session:
-        document = documents.store_upload(
-            session, conversation_id=conversation_id, channel=WEBCHAT, data=data, kind=kind
-        )
-        return documents.upload_message(document)
 
 
 def _declared_length(request: Request) -> int:

@@ -31,10 +31,11 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from bot.channels.rest import bound_message
-from bot.documents import MAX_UPLOAD_BYTES, UploadRefused, store_upload, upload_message
+from bot.db.engine import in_session
+from bot.documents import MAX_UPLOAD_BYTES, UploadRefused, upload_for_dialogue
 from bot.identity import WECHAT, verified_metadata, wechat_conversation_id
 from bot.responses import response_text
 from bot.wechat import protocol, store
@@ -250,11 +251,8 @@ class WeChatInput(InputChannel):
             await output.send_text_message(conversation_id, response_text("utter_technical_problem"))
             return Outcome.FAILED
 
-        def keep(session: Session) -> str:
-            return upload_message(store_upload(session, conversation_id=conversation_id, channel=WECHAT, data=data))
-
         try:
-            uploaded = await self._in_db(keep)
+            uploaded = await self._in_db(upload_for_dialogue, conversation_id, WECHAT, data)
         except UploadRefused as refused:
             await output.send_text_message(conversation_id, response_text(refused.response))
             return Outcome.REPLIED
@@ -268,7 +266,7 @@ class WeChatInput(InputChannel):
         logger.info("WeChat %s from %s: %s", message.msg_type, _short(message.openid), outcome)
 
     async def _in_db(self, function: Callable[..., Any], *args: Any) -> Any:
-        return await store.in_session(self._sessions, function, *args)
+        return await in_session(self._sessions, function, *args)
 
 
 class WeChatOutput(OutputChannel):

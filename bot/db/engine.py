@@ -8,12 +8,13 @@ default, PostgreSQL when DATABASE_URL says so); `session_scope()` is the unit of
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
@@ -101,3 +102,18 @@ def session_scope(factory: sessionmaker | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+T = TypeVar("T")
+
+
+async def in_session(factory: sessionmaker | None, function: Callable[..., T], *args: Any) -> T:
+    """`function(session, *args)` in a worker thread, in one unit of work (committed when it
+    returns): for async servers (the channels), whose event loop must never wait for the
+    database (SQLite's write lock can take seconds) or for encryption."""
+
+    def work() -> T:
+        with session_scope(factory) as session:
+            return function(session, *args)
+
+    return await asyncio.to_thread(work)

@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable, Dict, Optional, TypeVar, Union
 import aiohttp
 from sqlalchemy.orm import sessionmaker
 
+from bot.db.engine import in_session
 from bot.wechat import store
 from bot.wechat.config import WeChatConfig
 from bot.workdays import utcnow
@@ -256,4 +257,4 @@ class WeChatApiClient:
         return self.config.app_id or ""
 
     async def _in_db(self, function: Callable[..., T], *args: Any) -> T:
-        return await store.in_session(self._sessions, function, *args)
+        return await in_session(self._sessions, function, *args)

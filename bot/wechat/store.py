@@ -10,35 +10,18 @@ except `record_inbound`, which must roll back its own failed insert.
 """
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Optional, TypeVar
+from typing import Optional
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
-
-from bot.db.engine import session_scope
+from sqlalchemy.orm import Session
 
 from bot.db.models import Merchant, WeChatAccessToken, WeChatBinding, WeChatInboundMessage
 from bot.identity import CONVERSATION_PREFIXES, WECHAT
 from bot.wechat.protocol import OPENID_PATTERN
 from bot.workdays import utcnow
-
-T = TypeVar("T")
-
-
-async def in_session(sessions: Optional[sessionmaker], function: Callable[..., T], *args: Any) -> T:
-    """`function(session, *args)` in a worker thread, in one unit of work (committed when it
-    returns). The Rasa server's event loop never waits for the database (SQLite's write lock
-    can take seconds)."""
-
-    def work() -> T:
-        with session_scope(sessions) as session:
-            return function(session, *args)
-
-    return await asyncio.to_thread(work)
 
 
 class Outcome:

@@ -316,6 +316,6 @@ def test_storage_failure_gets_the_apology(server, monkeypatch):
     def broken(*_args):
         raise OSError("disk full")
 
-    monkeypatch.setattr("bot.channels.webchat._store_document", broken)
+    monkeypatch.setattr("bot.documents.upload_for_dialogue", broken)
     reply = _upload(server, png_image())
     assert reply.status_code == 500 and reply.json()["text"] == response_text("utter_technical_problem")
