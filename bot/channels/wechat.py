@@ -6,9 +6,13 @@ waits 5 seconds and then retries, so the channel answers `success` at once and t
 dialogue in a background task; the bot's replies go out through the customer-service message API.
 
 Guarantees, like the REST channel's (bot/channels/rest.py) and more:
-- nothing is processed without a valid signature (403), a timestamp within 5 minutes (403), a
-  body under 64 KB (413) and one flat XML message without DTD or entities (400); without
-  WECHAT_TOKEN every request is refused;
+- nothing is processed without a valid signature (403), a timestamp within 5 minutes (403) and
+  one flat XML message without DTD or entities (400); without WECHAT_TOKEN every request is
+  refused;
+- a body is read whole up to 1 MB (`MAX_BODY_BYTES`, room for 100,000 Chinese characters in safe
+  mode); a bigger one is read no further, and the follower (FromUserName at the start of the body,
+  or the `openid` WeChat adds to the URL) gets the too-long message as the passive reply at once;
+  413 only when nobody can be told;
 - each push is processed once, whichever worker or process WeChat's retries reach (the database
   decides, `bot.wechat.store.record_inbound`);
 - a message longer than MAX_MESSAGE_CHARS becomes the too-long intent; a failing dialogue gets the
@@ -25,10 +29,12 @@ import logging
 import os
 import weakref
 from asyncio import CancelledError
-from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Set, Text
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Mapping, Optional, Set, Text
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.orm import sessionmaker
@@ -109,7 +115,11 @@ class WeChatInput(InputChannel):
         async def receive(request: Request) -> HTTPResponse:
             try:
                 self._refuse_if_misconfigured()
-                message = await self._authentic_message(request)
+                self._verify_query(request.args)
+                body = await _read_body(request, self.config.max_body_bytes)
+                if not body.whole:
+                    return self._too_long_at_once(body, request.args)
+                message = self._authentic_message(body.head, request.args)
             except RequestRefused as refused:
                 return _refusal(refused, "push")
             return await self._accept(message, on_new_message)
@@ -131,9 +141,8 @@ class WeChatInput(InputChannel):
         if self._problem:
             raise protocol.forbidden(self._problem)
 
-    async def _authentic_message(self, request: Request) -> InboundMessage:
-        """The push, once signature, freshness, size and shape are checked (RequestRefused if not)."""
-        query = request.args
+    def _verify_query(self, query: Mapping[str, str]) -> None:
+        """Signature, freshness and mode, checked before a byte of the body is read."""
         protocol.verify_signature(self.config.token, query)
         protocol.verify_fresh(protocol.query_value(query, "timestamp"), self.config.max_clock_skew_s)
         encrypted = query.get("encrypt_type", "raw") == "aes"
@@ -141,11 +150,28 @@ class WeChatInput(InputChannel):
             raise protocol.forbidden("plaintext push while in safe mode")
         if encrypted and not self.config.safe_mode:
             raise protocol.malformed("encrypted push but WECHAT_AES_KEY is not set")
-        body = await _bounded_body(request, self.config.max_body_bytes)
+
+    def _authentic_message(self, body: bytes, query: Mapping[str, str]) -> InboundMessage:
+        """The push in a body read whole, once its shape (and in safe mode its `msg_signature`)
+        is checked (RequestRefused if not)."""
         fields = protocol.parse_flat_xml(body)
         if self._crypto is not None:
             fields = protocol.parse_flat_xml(protocol.decrypt_push(self._crypto, fields, query))
         return protocol.inbound_message(fields)
+
+    def _too_long_at_once(self, body: "_Body", query: Mapping[str, str]) -> HTTPResponse:
+        """A body too large to read whole: only a text pasted at enormous length is that big, so
+        the follower is told the message is too long, in the passive reply (WeChat delivers it to
+        whoever sent the push, and nobody else can receive it). The dialogue never sees it, no
+        retry record is kept (there is no MsgId to read), and the answer is immediate, so WeChat
+        does not retry. Nobody to tell (no follower in the body's start or the URL): 413."""
+        leading = protocol.leading_fields(body.head)
+        openid = leading.get("FromUserName") or query.get("openid") or ""
+        if not protocol.OPENID_PATTERN.match(openid):
+            raise RequestRefused(413, f"body over {self.config.max_body_bytes} bytes from an unknown follower")
+        logger.warning("WeChat push of %s bytes from %s is over %d bytes: answered that it is too long",
+                       body.size_text, _short(openid), self.config.max_body_bytes)
+        return self._passive_text(openid, leading.get("ToUserName", ""), response_text("utter_message_too_long"))
 
     async def _accept(self, message: InboundMessage, on_new_message: OnNewMessage) -> HTTPResponse:
         try:
@@ -170,11 +196,11 @@ class WeChatInput(InputChannel):
         else:
             # Voice, video, location, links...: answered at once in the HTTP reply itself.
             await self._finish(message, Outcome.REPLIED)
-            return self._passive_text(message, response_text("utter_please_type"))
+            return self._passive_text(message.openid, message.account, response_text("utter_please_type"))
         return response.text(SUCCESS)
 
-    def _passive_text(self, message: InboundMessage, text: str) -> HTTPResponse:
-        reply = protocol.render_text_reply(message.openid, message.account, text)
+    def _passive_text(self, openid: str, account: str, text: str) -> HTTPResponse:
+        reply = protocol.render_text_reply(openid, account, text)
         if self._crypto is not None:
             reply = protocol.encrypt_reply(self._crypto, reply)
         return response.text(reply, content_type="application/xml; charset=utf-8")
@@ -333,20 +359,36 @@ def _option_line(number: int, title: str) -> str:
         return default_option_line(number, title)
 
 
-async def _bounded_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, read no further than `max_bytes` (RequestRefused 413 beyond)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise RequestRefused(413, f"body of {declared} bytes")
-    body = bytearray()
+@dataclass(frozen=True)
+class _Body:
+    head: bytes  # the body, or its first `max_bytes` bytes when it is longer
+    size: int  # bytes received
+    whole: bool  # head is the whole body
+    cut_off: bool = False  # Sanic stopped the body at its REQUEST_MAX_SIZE (100 MB by default)
+
+    @property
+    def size_text(self) -> str:
+        return f"over {self.size}" if self.cut_off else str(self.size)
+
+
+async def _read_body(request: Request, max_bytes: int) -> _Body:
+    """The body, keeping no more than its first `max_bytes` bytes: the rest is counted and dropped
+    as it arrives. Reading to the end (rather than answering early) is what Sanic would do anyway
+    after the answer, and lets the sender read our answer once it has finished sending. Sanic's
+    REQUEST_MAX_SIZE bounds how much is read at all."""
+    head = bytearray()
+    size = 0
     while True:
-        chunk = await request.stream.read()
+        try:
+            chunk = await request.stream.read()
+        except PayloadTooLarge:
+            return _Body(bytes(head[:max_bytes]), size, whole=False, cut_off=True)
         if chunk is None:
             break
-        body += chunk
-        if len(body) > max_bytes:
-            raise RequestRefused(413, f"body over {max_bytes} bytes")
-    return bytes(body)
+        size += len(chunk)
+        if len(head) <= max_bytes:
+            head += chunk[: max_bytes + 1 - len(head)]
+    return _Body(bytes(head[:max_bytes]), size, whole=size <= max_bytes)
 
 
 def _refusal(refused: RequestRefused, what: str) -> HTTPResponse:

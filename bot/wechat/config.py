@@ -22,8 +22,12 @@ DEFAULT_API_BASE = "https://api.weixin.qq.com"
 # WeChat waits 5 seconds for an answer and then retries; anything signed longer ago than this
 # (or this far in the future) is a replay, not a retry.
 MAX_CLOCK_SKEW_S = 300
-# A real push is a few hundred bytes; the limit keeps hostile bodies out of the XML parser.
-MAX_BODY_BYTES = 64 * 1024
+# A push is read and parsed whole up to this size. Most are a few hundred bytes, but a follower
+# may paste a long text: 100,000 Chinese characters are 300 KB of UTF-8 and 400 KB once encrypted
+# in safe mode, and the flat-XML parser and the AES decryption take a few milliseconds for 1 MB.
+# A bigger body is read no further (what follows is discarded as it arrives) and answered at once
+# with the too-long reply (bot.channels.wechat), so memory stays bounded and nobody goes unanswered.
+MAX_BODY_BYTES = 1024 * 1024
 
 _KEYS = ("token", "app_id", "app_secret", "aes_key", "api_base")
 

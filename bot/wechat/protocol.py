@@ -25,7 +25,7 @@ from typing import Dict, Mapping, Optional
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from defusedxml.ElementTree import DefusedXMLParser, fromstring
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
@@ -33,6 +33,10 @@ from wechatpy.utils import check_signature
 # A WeChat message has about ten fields; anything much bigger is not one.
 MAX_FIELDS = 40
 MAX_FIELD_CHARS = 16 * 1024
+# The follower's text (and, in safe mode, its ciphertext) is as long as the follower made it: it
+# is bounded by the body size only, so that an over-long text reaches the channel, which answers
+# it with the too-long message instead of a refusal the follower never sees.
+TEXT_FIELDS = frozenset({"Content", "Encrypt"})
 MAX_QUERY_VALUE_CHARS = 256
 # OpenIDs are 28 URL-safe characters today; the pattern leaves room without letting odd
 # characters into conversation ids and logs.
@@ -94,7 +98,8 @@ def parse_flat_xml(body: bytes) -> Dict[str, str]:
     """The fields of a flat `<xml><Name>value</Name>...</xml>` message.
 
     Raises RequestRefused(400) for anything else: DTDs and entities (never expanded), nested
-    elements, attributes, repeated fields, non-UTF-8 or malformed XML.
+    elements, attributes, repeated fields, fields other than TEXT_FIELDS longer than
+    MAX_FIELD_CHARS, non-UTF-8 or malformed XML.
     """
     try:
         root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
@@ -113,12 +118,67 @@ def parse_flat_xml(body: bytes) -> Dict[str, str]:
         if child.tag in fields:
             raise malformed("a field is repeated")
         value = child.text or ""
-        if len(value) > MAX_FIELD_CHARS:
+        if len(value) > MAX_FIELD_CHARS and child.tag not in TEXT_FIELDS:
             raise malformed("a field is too long")
         fields[child.tag] = value
         if len(fields) > MAX_FIELDS:
             raise malformed("too many fields")
     return fields
+
+
+def leading_fields(head: bytes) -> Dict[str, str]:
+    """The fields complete within `head`, the first bytes of a body too large to be read whole.
+
+    Only to know whom to tell that the message is too long (FromUserName and ToUserName come first
+    in every push): nothing else is read from a body that was not read whole. Parsed as it streams
+    in, with the same refusals of DTDs and entities; fields are cut to MAX_FIELD_CHARS, and
+    whatever cannot be parsed ends the reading (the rest of the head is ignored).
+    """
+    collector = _LeadingFields()
+    parser = DefusedXMLParser(target=collector, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    try:
+        parser.feed(head)
+    except (DefusedXmlException, ParseError, ValueError, UnicodeDecodeError, _EnoughFields):
+        pass
+    return collector.fields
+
+
+class _EnoughFields(Exception):
+    """Stops reading a head once it stops looking like a push."""
+
+
+class _LeadingFields:
+    """An ElementTree parser target that keeps the flat fields under <xml>, bounded."""
+
+    def __init__(self) -> None:
+        self.fields: Dict[str, str] = {}
+        self._depth = 0
+        self._tag: Optional[str] = None
+        self._text: list = []
+        self._length = 0
+
+    def start(self, tag: str, _attrib: Mapping[str, str]) -> None:
+        self._depth += 1
+        if self._depth > 2 or (self._depth == 1 and tag != "xml"):
+            raise _EnoughFields()
+        if self._depth == 2:
+            self._tag, self._text, self._length = tag, [], 0
+
+    def data(self, text: str) -> None:
+        if self._tag is not None and self._length < MAX_FIELD_CHARS:
+            self._text.append(text[: MAX_FIELD_CHARS - self._length])
+            self._length += len(self._text[-1])
+
+    def end(self, _tag: str) -> None:
+        if self._depth == 2 and self._tag is not None:
+            self.fields.setdefault(self._tag, "".join(self._text))
+            self._tag = None
+            if len(self.fields) >= MAX_FIELDS:
+                raise _EnoughFields()
+        self._depth -= 1
+
+    def close(self) -> None:
+        return None
 
 
 @dataclass(frozen=True)

@@ -189,3 +189,19 @@ def test_a_voice_message_gets_an_encrypted_request_to_type(wechat_assistant):
     assert reply["Content"] == response_text("utter_please_type")
     assert reply["ToUserName"] == merchant.openid
     assert fake.messages_to(merchant.openid) == []
+
+
+def test_over_long_texts_are_answered_that_they_are_too_long(wechat_assistant):
+    # Issue 9: 20,000 characters got HTTP 400 and the follower nothing.
+    assistant, fake = wechat_assistant
+    merchant = Follower(assistant, fake, "oE2eTooLong00000000000000001")
+    too_long = response_text("utter_message_too_long")
+    msg_id = int(time.time() * 1000)
+    assert merchant.push(merchant.pusher.text(merchant.openid, "长" * 20_000, msg_id=msg_id),
+                         f"msg:{msg_id}") == [too_long]
+    # Several megabytes: answered at once in the (encrypted) HTTP reply, never read whole.
+    status, body = merchant.post(merchant.pusher.text(merchant.openid, "长" * 1_000_000))
+    assert status == 200
+    assert parse_flat_xml(merchant.pusher.open_reply(body).encode("utf-8"))["Content"] == too_long
+    # The conversation goes on.
+    assert "商户编号" in merchant.say("我要换结算卡")

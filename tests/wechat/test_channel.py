@@ -192,20 +192,88 @@ async def test_a_hostile_envelope_in_safe_mode_is_refused_with_400(make_config, 
         assert (await endpoint.post(query, BILLION_LAUGHS))[0] == 400
 
 
-async def test_an_oversized_body_is_refused_with_413(make_config, sessions, plain_pusher):
-    dialogue = Dialogue()
-    huge = plain_pusher.text(OPENID, "长" * 30_000)  # about 90 KB
+def _too_long_dialogue() -> Dialogue:
+    """Answers the too-long intent as the domain does (a rule in the real assistant)."""
+    return Dialogue(lambda message: [{"text": response_text("utter_message_too_long")
+                                      if message.text == TOO_LONG_INTENT else "收到：" + message.text}])
+
+
+@pytest.mark.parametrize("chars", [20_000, 100_000], ids=["20k", "100k"])
+@pytest.mark.parametrize("safe", [False, True], ids=["plaintext", "safe-mode"])
+async def test_an_over_long_text_is_answered_that_it_is_too_long(make_config, sessions, fake_wechat, plain_pusher,
+                                                                  safe_pusher, safe, chars):
+    # Issue 9: 20,000 characters got HTTP 400 (a field over 16 K characters; in safe mode a body
+    # over 64 KB) and the follower nothing. Now the text reaches the dialogue as the too-long
+    # intent, like on the other channels, and the follower reads why.
+    pusher = safe_pusher if safe else plain_pusher
+    dialogue = _too_long_dialogue()
+    async with serving(WeChatInput(make_config(safe=safe), sessions), dialogue) as endpoint:
+        xml = pusher.text(OPENID, "长" * chars, msg_id=4242)
+        assert await endpoint.push(pusher, xml) == (200, "success")
+        assert await endpoint.push(pusher, xml) == (200, "success")  # WeChat's retry: once only
+    assert dialogue.texts == [TOO_LONG_INTENT]
+    assert fake_wechat.messages_to(OPENID) == [response_text("utter_message_too_long")]
+    assert _outcomes(sessions) == {"msg:4242": "replied"}
+
+
+async def _chunked(body: bytes) -> AsyncIterator[bytes]:
+    """The body without a Content-Length: the bound must hold while reading."""
+    for start in range(0, len(body), 64 * 1024):
+        yield body[start:start + 64 * 1024]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("safe", [False, True], ids=["plaintext", "safe-mode"])
+async def test_a_multi_megabyte_text_gets_the_too_long_reply_at_once(make_config, sessions, fake_wechat, plain_pusher,
+                                                                     safe_pusher, safe, chunked, caplog):
+    pusher = safe_pusher if safe else plain_pusher
+    dialogue = _too_long_dialogue()
+    config = make_config(safe=safe)
+    # WeChat adds the follower's OpenID to the URL; in safe mode it is the only place to read it
+    # without decrypting a body too large to read.
+    query, body = pusher.push(pusher.text(OPENID, "长" * 1_000_000), openid=OPENID)
+    assert len(body) > 2 * config.max_body_bytes
+    async with serving(WeChatInput(config, sessions), dialogue) as endpoint:
+        started = time.perf_counter()
+        data = _chunked(body) if chunked else body
+        async with endpoint.http.post(endpoint.url, params=query, data=data) as reply:
+            status, text = reply.status, await reply.text()
+        elapsed = time.perf_counter() - started
+        await endpoint.channel.drain(5)
+    assert status == 200 and elapsed < 3
+    answer = parse_flat_xml(pusher.open_reply(text).encode("utf-8"))
+    assert answer["ToUserName"] == OPENID and answer["FromUserName"] == pusher.account
+    assert answer["MsgType"] == "text" and answer["Content"] == response_text("utter_message_too_long")
+    assert dialogue.messages == [] and fake_wechat.sent == []
+    assert "长长" not in caplog.text
+
+
+async def test_a_huge_plaintext_body_is_answered_by_the_follower_named_at_its_start(make_config, sessions,
+                                                                                    plain_pusher):
+    dialogue = _too_long_dialogue()
     async with serving(WeChatInput(make_config(), sessions), dialogue) as endpoint:
-        query, body = plain_pusher.push(huge)
-        assert (await endpoint.post(query, body))[0] == 413
-
-        async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: the bound holds while reading
-            for start in range(0, len(body), 8192):
-                yield body[start:start + 8192]
-
-        async with endpoint.http.post(endpoint.url, params=query, data=chunked()) as reply:
-            assert reply.status == 413
+        status, text = await endpoint.post(*plain_pusher.push(plain_pusher.text(OPENID, "长" * 400_000)))
+    assert status == 200
+    assert parse_flat_xml(text.encode("utf-8"))["ToUserName"] == OPENID
     assert dialogue.messages == []
+
+
+async def test_a_huge_body_nobody_can_be_told_about_is_refused_with_413(make_config, sessions, safe_pusher,
+                                                                        plain_pusher):
+    async with serving(WeChatInput(make_config(safe=True), sessions), Dialogue()) as endpoint:
+        # Safe mode without `openid` in the URL: the follower is inside a ciphertext not read.
+        assert (await endpoint.post(*safe_pusher.push(safe_pusher.text(OPENID, "长" * 400_000))))[0] == 413
+    async with serving(WeChatInput(make_config(), sessions), Dialogue()) as endpoint:
+        query, _ = plain_pusher.push("<xml/>")
+        assert (await endpoint.post(query, b"<" * (2 * 1024 * 1024)))[0] == 413
+
+
+async def test_a_huge_body_with_a_forged_signature_is_refused_before_it_is_read(make_config, sessions, plain_pusher):
+    forger = Pusher(token="guessed-token")
+    async with serving(WeChatInput(make_config(), sessions), Dialogue()) as endpoint:
+        query, body = forger.push(forger.text(OPENID, "长" * 1_000_000), openid=OPENID)
+        status, text = await endpoint.post(query, body)
+    assert status == 403 and text == ""
 
 
 async def test_a_long_text_becomes_the_too_long_intent(make_config, sessions, plain_pusher):

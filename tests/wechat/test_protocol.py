@@ -94,6 +94,31 @@ def test_anything_but_a_flat_message_is_refused_with_400(body):
     assert refused.value.status == 400
 
 
+def test_the_text_may_be_long_but_no_other_field():
+    # The channel answers an over-long text itself (issue 9: it used to be a 400 nobody read).
+    long_text = "长" * (protocol.MAX_FIELD_CHARS + 1)
+    assert protocol.parse_flat_xml(flat_xml(Content=long_text, MsgType="text").encode())["Content"] == long_text
+    assert protocol.parse_flat_xml(flat_xml(Encrypt="A" * 200_000).encode())["Encrypt"] == "A" * 200_000
+    with pytest.raises(RequestRefused) as refused:
+        protocol.parse_flat_xml(flat_xml(FromUserName=long_text).encode())
+    assert refused.value.status == 400
+
+
+def test_the_leading_fields_of_a_body_cut_short_name_the_follower():
+    head = Pusher().text("oFollower", "长" * 100_000).encode()[:50_000]
+    fields = protocol.leading_fields(head)
+    assert fields["FromUserName"] == "oFollower" and fields["ToUserName"] == "gh_0123456789ab"
+    assert "Content" not in fields  # cut off: never read as if it were whole
+    assert protocol.leading_fields(flat_xml(A="x" * 100_000, B="b").encode())["A"] == "x" * protocol.MAX_FIELD_CHARS
+
+
+@pytest.mark.parametrize("head", [XXE, BILLION_LAUGHS, b"<html><FromUserName>o1</FromUserName></html>",
+                                  b"<xml><A><FromUserName>o1</FromUserName></A></xml>", b"\xff\xfe<<<", b""],
+                         ids=["xxe", "billion-laughs", "other-root", "nested", "garbage", "empty"])
+def test_the_leading_fields_of_anything_but_a_push_are_not_trusted(head):
+    assert "FromUserName" not in protocol.leading_fields(head)
+
+
 def test_billion_laughs_is_refused_before_any_expansion():
     started = time.perf_counter()
     with pytest.raises(RequestRefused):
