@@ -30,6 +30,8 @@ manual review (`CardInfo.needs_review`).
 
 >>> validate("6222 0210 0000 0000 124", bank="工行").bank_name
 '中国工商银行'
+>>> validate("卡号是6222 0210 0000 0000 124").last4
+'0124'
 >>> validate("6225751000000004")
 Traceback (most recent call last):
     ...
@@ -52,7 +54,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from stdnum import luhn
 
 from bot.masking import mask_card_spaced
-from bot.validation import banks
+from bot.validation import banks, in_text
 from bot.validation.errors import Invalid, Reason
 from bot.validation.normalize import compact_number, too_long
 
@@ -184,13 +186,24 @@ def validate(
     current: the merchant's current settlement card; the new one must differ.
     previous: the number entered before; the same number again accepts a Luhn failure
         (soft `card_luhn`) and marks the card for manual review.
+    Words around the number (`卡号是6222 0210 0000 0000 124`) are fine (see `in_text`); so are
+    `current` and `previous` as the merchant typed them.
     """
+    return in_text.find(number, lambda typed: _validate_one(typed, bank, current, previous))
+
+
+def _is(other: object, digits: str) -> bool:
+    """True when `other` (a stored number or what the merchant typed) is the number `digits`."""
+    return other is not None and digits in [compact(other)] + in_text.numbers_in(other)
+
+
+def _validate_one(number: object, bank: object, current: object, previous: object) -> CardInfo:
     digits = compact(number)
     if too_long(number) or not (digits.isascii() and digits.isdigit()) or not (
         MIN_LENGTH <= len(digits) <= MAX_LENGTH
     ):
         raise Invalid(Reason.CARD_FORMAT)
-    if current is not None and compact(current) == digits:
+    if _is(current, digits):
         raise Invalid(Reason.CARD_SAME_AS_CURRENT, last4=digits[-4:])
     table = bin_table()
     row = table.lookup(digits)
@@ -211,7 +224,7 @@ def validate(
     if row.type != DEBIT:
         raise Invalid(_REFUSED_TYPES.get(row.type, Reason.CARD_NOT_DEBIT_CREDIT), bank_name=issuer)
     checksum_ok = luhn.is_valid(digits)
-    confirmed = previous is not None and compact(previous) == digits
+    confirmed = _is(previous, digits)
     if not checksum_ok and not confirmed:
         raise Invalid(Reason.CARD_LUHN, last4=digits[-4:])
     return CardInfo(

@@ -12,6 +12,7 @@ bot.validation.errors.Invalid: account_format (max_length=30, min_length=8)
 """
 from __future__ import annotations
 
+from bot.validation import in_text
 from bot.validation.errors import Invalid, Reason
 from bot.validation.normalize import compact_number, too_long
 
@@ -27,13 +28,17 @@ def compact(number: object) -> str:
 
 def validate(number: object, *, current: object = None) -> str:
     """The account number as digits; raises Invalid. `current`: the current settlement account,
-    which the new one must differ from."""
+    which the new one must differ from. Words around the number are fine (see `in_text`)."""
+    return in_text.find(number, lambda value: _validate_one(value, current))
+
+
+def _validate_one(number: object, current: object) -> str:
     digits = compact(number)
     if too_long(number) or not (digits.isascii() and digits.isdigit()) or not (
         MIN_LENGTH <= len(digits) <= MAX_LENGTH
     ):
         raise Invalid(Reason.ACCOUNT_FORMAT, min_length=MIN_LENGTH, max_length=MAX_LENGTH)
-    if current is not None and compact(current) == digits:
+    if current is not None and digits in [compact(current)] + in_text.numbers_in(current):
         raise Invalid(Reason.ACCOUNT_SAME_AS_CURRENT, last4=digits[-4:])
     return digits
 

@@ -10,6 +10,8 @@
 '822100000000001'
 >>> validate_otp("３５７９２１")
 '357921'
+>>> validate_otp("验证码是 493817 谢谢")
+'493817'
 >>> validate_request_id("cr20261125 7q4k")
 'CR20261125-7Q4K'
 >>> validate_request_id("CR20261131-7Q4K")
@@ -23,6 +25,7 @@ import datetime
 import re
 
 from bot.db.models import REFERENCE_ALPHABET
+from bot.validation import in_text
 from bot.validation.errors import Invalid, Reason
 from bot.validation.normalize import compact_number, too_long
 
@@ -45,13 +48,15 @@ def _digits(value: object, length: int, reason: Reason) -> str:
 
 
 def validate_merchant_id(value: object) -> str:
-    """The 15-digit merchant number; raises Invalid(merchant_id_format)."""
-    return _digits(value, MERCHANT_ID_LENGTH, Reason.MERCHANT_ID_FORMAT)
+    """The 15-digit merchant number; raises Invalid(merchant_id_format). Words around it
+    (`商户号是822100000000001`) are fine (see `in_text`)."""
+    return in_text.find(value, lambda typed: _digits(typed, MERCHANT_ID_LENGTH, Reason.MERCHANT_ID_FORMAT))
 
 
 def validate_otp(value: object) -> str:
-    """The 6-digit one-time code; raises Invalid(otp_format)."""
-    return _digits(value, OTP_LENGTH, Reason.OTP_FORMAT)
+    """The 6-digit one-time code; raises Invalid(otp_format). Words around it (`验证码是 493817
+    谢谢`) are fine, and a code typed after the merchant number is found (see `in_text`)."""
+    return in_text.find(value, lambda typed: _digits(typed, OTP_LENGTH, Reason.OTP_FORMAT))
 
 
 def compact_request_id(value: object) -> str:
@@ -61,6 +66,10 @@ def compact_request_id(value: object) -> str:
 
 def validate_request_id(value: object) -> str:
     """The reference as stored (`CR20261125-7Q4K`); raises Invalid(request_id_format)."""
+    return in_text.find(value, _validate_request_id_one)
+
+
+def _validate_request_id_one(value: object) -> str:
     match = _REQUEST_ID.fullmatch(compact_request_id(value))
     if too_long(value) or match is None:
         raise Invalid(Reason.REQUEST_ID_FORMAT)

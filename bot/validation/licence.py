@@ -22,6 +22,7 @@ from stdnum.cn import uscc
 from stdnum.exceptions import InvalidChecksum, InvalidLength
 from stdnum.exceptions import ValidationError as StdnumError
 
+from bot.validation import in_text
 from bot.validation.errors import Invalid, Reason
 from bot.validation.normalize import compact_number, too_long
 
@@ -51,7 +52,12 @@ def compact(code: object) -> str:
 
 
 def validate(code: object) -> str:
-    """The code in its stored form (18 upper-case characters); raises Invalid."""
+    """The code in its stored form (18 upper-case characters); raises Invalid. Words around the
+    code (`执照号是92310115MA1K3B4C59`) are fine (see `in_text`)."""
+    return in_text.find(code, _validate_one)
+
+
+def _validate_one(code: object) -> str:
     value = compact(code)
     if too_long(code) or not value or not value.isascii() or not value.isalnum():
         raise Invalid(Reason.LICENCE_FORMAT)

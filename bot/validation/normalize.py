@@ -16,10 +16,14 @@ Two levels:
 '11010519491231002X'
 >>> compact_number("幺三八 两零零零 零零零一")
 '13820000001'
+>>> compact_number("幺幺幺二二二")
+'111222'
 
 Chinese digits count only inside a run of at least four of them (〇零一二三四五六七八九, ASCII digits,
 separators between): "一张卡" and "三五天" stay text, "六二二二零二一" becomes digits. 两 and 幺
-(spoken 2 and 1) convert only inside such a run and do not count towards the four.
+(spoken 2 and 1) convert only inside such a run and do not count towards the four. A value that is
+nothing but digits (`compact_number("幺幺幺二二二")`, a code read out) converts whatever its count:
+alone, it cannot be prose.
 """
 from __future__ import annotations
 
@@ -50,6 +54,7 @@ SEPARATORS = " \t\u00a0\u3000-\u2010\u2011\u2012\u2013\u2014\u2015\u2212.\uff0e"
 _SEP = "[" + re.escape(SEPARATORS) + "]"
 _DIGIT_CHARS = "0-9" + "".join(_ALL_CHINESE_DIGITS)
 _DIGIT_RUN = re.compile(f"[{_DIGIT_CHARS}](?:{_SEP}*[{_DIGIT_CHARS}])*")
+_ONLY_DIGITS = re.compile(f"{_SEP}*{_DIGIT_RUN.pattern}{_SEP}*")
 # Separators with a digit on one side and a digit or ASCII letter on the other.
 _INNER_SEPARATORS = re.compile(
     f"(?<=[0-9]){_SEP}+(?=[0-9A-Za-z])|(?<=[A-Za-z]){_SEP}+(?=[0-9])"
@@ -104,6 +109,8 @@ def compact_number(value: object) -> str:
     """One value in its compact form: digits normalised, separators inside numbers removed, ends
     stripped, letters upper-case. Looks at the first VALUE_MAX_CHARS characters only."""
     text = normalize_digits(_as_text(value)[:VALUE_MAX_CHARS])
+    if _ONLY_DIGITS.fullmatch(text):
+        text = "".join(_ALL_CHINESE_DIGITS.get(char, char) for char in text)
     return _INNER_SEPARATORS.sub("", text).strip(SEPARATORS + "\r\n\v\f").upper()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from bot.validation import in_text
 from bot.validation.errors import Invalid, Reason
 from bot.validation.normalize import compact_number, too_long
 
@@ -30,7 +31,11 @@ def compact(number: object) -> str:
 
 
 def validate(number: object) -> str:
-    """The 11-digit mobile number; raises Invalid(phone_format)."""
+    """The 11-digit mobile number; raises Invalid(phone_format). Words around it are fine."""
+    return in_text.find(number, _validate_one)
+
+
+def _validate_one(number: object) -> str:
     value = compact(number)
     if too_long(number) or not value.isascii() or not _MOBILE.fullmatch(value):
         raise Invalid(Reason.PHONE_FORMAT)

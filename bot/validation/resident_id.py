@@ -8,6 +8,8 @@ future is refused, the old 15-digit numbers are refused with their own reason (v
 
 >>> validate("11010519491231002x")
 '11010519491231002X'
+>>> validate("身份证：3101 0119 8503 1712 33")
+'310101198503171233'
 >>> validate("11010519491231002X"[:17] + "3")
 Traceback (most recent call last):
     ...
@@ -23,6 +25,7 @@ import re
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 
+from bot.validation import in_text
 from bot.validation.errors import Invalid, Reason
 from bot.validation.normalize import compact_number, too_long
 
@@ -44,7 +47,12 @@ def _today(today: datetime.date | None) -> datetime.date:
 
 
 def validate(number: object, *, today: datetime.date | None = None) -> str:
-    """The ID number in its stored form (18 characters, upper-case X); raises Invalid."""
+    """The ID number in its stored form (18 characters, upper-case X); raises Invalid. Words
+    around the number (`身份证：310101198503171233`) are fine (see `in_text`)."""
+    return in_text.find(number, lambda value: _validate_one(value, today))
+
+
+def _validate_one(number: object, today: datetime.date | None) -> str:
     value = compact(number)
     if too_long(number) or not _CHARSET.fullmatch(value):
         raise Invalid(Reason.ID_FORMAT)

@@ -68,11 +68,16 @@ def test_length():
         "执照号码",
         "9231011MMA1K3B4C59",  # letter among the first 8
         "92310115MA1K3B4CI9",  # I is not in the alphabet
-        "92310115MA1K3B4C5!",
     ],
 )
 def test_format(code):
     assert reason_of(code) is Reason.LICENCE_FORMAT
+
+
+def test_punctuation_ends_the_code():
+    # "!" is not part of the code (merchants end sentences with it): what was typed is 17 characters
+    assert reason_of("92310115MA1K3B4C5!") is Reason.LICENCE_LENGTH
+    assert licence.validate("92310115MA1K3B4C59!") == "92310115MA1K3B4C59"
 
 
 def test_checksum():
