@@ -7,7 +7,8 @@ Same URL (`/webhooks/rest/webhook`) and JSON as Rasa's standard `rest` channel, 
 - the conversation ids of the web chat and WeChat channels (`webchat-...`, `wechat-...`) are
   refused with a 403: REST clients cannot speak as, or read, an authenticated conversation;
 - if the dialogue fails, the merchant gets a Chinese apology, never an empty answer, and the log
-  records the failure without the message text (it may hold card or ID numbers).
+  records the failure without the message text (it may hold card or ID numbers); a turn that
+  ended without any reply gets `utter_internal_error` (bot.channels.safety_net).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.safety_net import apology_for_silence
 from bot.identity import reserved_conversation_id
 from bot.responses import response_text
 from bot.settings import MAX_MESSAGE_CHARS
@@ -87,6 +89,8 @@ class BoundedRestInput(RestInput):
                     "REST turn failed: %s (text withheld)", type(error).__name__
                 )
                 return _reply(sender, response_text("utter_technical_problem"))
+            if not collector.messages:
+                return _reply(sender, apology_for_silence("REST"))
             return response.json(collector.messages)
 
         return webhook

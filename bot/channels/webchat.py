@@ -16,7 +16,9 @@ metadata vouching for that merchant (bot.identity), and whatever session id, sen
 client sends is ignored. The socket joins only its conversation's room, so every open tab of the
 merchant sees the bot's answers, and Rasa's HTTP API can push into the conversation
 (`?output_channel=webchat`). Like the REST channel, it bounds message length and never leaves
-the merchant without an answer; logs never hold message text (card and ID numbers).
+the merchant without an answer (a turn that raised gets `utter_technical_problem`, one that ended
+without any reply `utter_internal_error`: bot.channels.safety_net), for typed messages, buttons
+and uploads alike; logs never hold message text (card and ID numbers).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from bot import documents, webtoken
 from bot.channels.rest import TOO_LONG_INTENT, bound_message, json_body
+from bot.channels.safety_net import apology_for_silence
 from bot.db.engine import in_session
 from bot.demo import DEMO_MERCHANTS
 from bot.filing import DOCUMENT_LABELS, Document
@@ -82,9 +85,18 @@ def shared_rooms() -> Optional[AsyncRedisManager]:
 class WebChatOutput(SocketIOOutput):
     """Rasa's socket.io output to the conversation's room, with custom payloads that arrive."""
 
+    def __init__(self, sio: AsyncServer, bot_message_evt: Text) -> None:
+        super().__init__(sio, bot_message_evt)
+        self.sent = 0  # messages emitted: none after a turn means the dialogue said nothing
+
     @classmethod
     def name(cls) -> Text:
         return WEBCHAT
+
+    async def _send_message(self, socket_id: Text, response: Any) -> None:
+        # Every kind of message (text, buttons, image, custom) goes out through here.
+        self.sent += 1
+        await super()._send_message(socket_id, response)
 
     async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
         # Rasa's version passes the payload's keys as arguments of emit(), which loses them.
@@ -126,15 +138,19 @@ class WebChatInput(SocketIOInput):
         async def run_turn(text: str, merchant_number: str) -> None:
             """One message of the merchant through the dialogue; answers reach every open tab."""
             conversation_id = webchat_conversation_id(merchant_number)
+            output = WebChatOutput(sio, self.bot_message_evt)
             message = UserMessage(
                 text,
-                WebChatOutput(sio, self.bot_message_evt),
+                output,
                 conversation_id,
                 input_channel=self.name(),
                 metadata=verified_metadata(merchant_number),
             )
             try:
                 await on_new_message(message)
+                if not output.sent:
+                    await sio.emit(self.bot_message_evt, {"text": apology_for_silence("web chat")},
+                                   room=conversation_id)
             except Exception as error:  # noqa: BLE001 - the merchant must always get an answer
                 logger.error("web chat turn failed: %s (text withheld)", type(error).__name__)
                 await sio.emit(self.bot_message_evt, {"text": response_text("utter_technical_problem")},

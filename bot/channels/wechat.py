@@ -16,7 +16,8 @@ Guarantees, like the REST channel's (bot/channels/rest.py) and more:
 - each push is processed once, whichever worker or process WeChat's retries reach (the database
   decides, `bot.wechat.store.record_inbound`);
 - a message longer than MAX_MESSAGE_CHARS becomes the too-long intent; a failing dialogue gets the
-  merchant a Chinese apology; replies over 2048 bytes are split; buttons become numbered lines;
+  merchant a Chinese apology, and so does a message (text or photo) the dialogue left without any
+  reply (bot.channels.safety_net); replies over 2048 bytes are split; buttons become numbered lines;
 - voice, video, location and links get an immediate polite reply asking the merchant to type;
   photos are stored as uploaded documents (`bot.documents`);
 - a follower bound to a merchant (`bot.wechat.bind_openid`) is vouched for in the metadata;
@@ -40,6 +41,7 @@ from sanic.response import HTTPResponse
 from sqlalchemy.orm import sessionmaker
 
 from bot.channels.rest import bound_message
+from bot.channels.safety_net import apology_for_silence
 from bot.db.engine import in_session
 from bot.documents import MAX_UPLOAD_BYTES, UploadRefused, upload_for_dialogue
 from bot.identity import WECHAT, verified_metadata, wechat_conversation_id
@@ -257,6 +259,13 @@ class WeChatInput(InputChannel):
         except Exception as error:  # noqa: BLE001 - the merchant must always get an answer
             logger.error("WeChat turn failed: %s (text withheld)", type(error).__name__)
             await output.send_text_message(conversation_id, response_text("utter_technical_problem"))
+            return Outcome.FAILED
+        if not output.sent and not output.failures:
+            if message.msg_type == "event":
+                # A new follower sent nothing to answer; the missing welcome is only logged.
+                logger.warning("WeChat: no welcome for a new follower %s", _short(message.openid))
+                return Outcome.FAILED
+            await output.send_text_message(conversation_id, apology_for_silence("WeChat"))
             return Outcome.FAILED
         return Outcome.FAILED if output.failures else Outcome.REPLIED
 

@@ -25,6 +25,7 @@ from bot import webtoken
 from bot.channels.webchat import WebChatInput
 
 FAIL = "请让对话出错"
+SILENT = "请让对话沉默"  # answered with nothing, as Rasa does when a custom action fails
 
 
 @dataclass
@@ -33,11 +34,14 @@ class FakeAgent:
 
     tracker_store: InMemoryTrackerStore = field(default_factory=lambda: InMemoryTrackerStore(Domain.empty()))
     received: List[UserMessage] = field(default_factory=list)
+    silent: bool = False  # every message answered with nothing
 
     async def handle_message(self, message: UserMessage) -> None:
         self.received.append(message)
         if message.text == FAIL:
             raise RuntimeError("the dialogue broke")
+        if self.silent or message.text == SILENT:
+            return
         await message.output_channel.send_text_message(message.sender_id, f"收到{len(self.received)}")
 
 

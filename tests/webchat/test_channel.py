@@ -21,7 +21,7 @@ from bot.identity import verified_metadata, webchat_conversation_id
 from bot.responses import response_text
 from bot.settings import MAX_MESSAGE_CHARS, PROJECT_ROOT
 
-from .conftest import FAIL
+from .conftest import FAIL, SILENT
 from .images import png_image
 
 MERCHANT, OTHER = "822100000000001", "822100000000002"
@@ -150,6 +150,21 @@ def test_failing_dialogue_gets_the_apology_never_silence(server, chat_client, ca
     assert FAIL not in caplog.text  # the log names the failure, never the message
 
 
+def test_a_turn_without_any_reply_gets_the_internal_error_apology(server, chat_client, caplog):
+    # A custom action failing (action server down) makes Rasa log it and listen: no exception.
+    first, second = chat_client(), chat_client()
+    first.connect(server.token())
+    second.connect(server.token())  # another tab of the merchant sees it too
+    first.emit("user_uttered", {"message": SILENT})
+    first.wait_for("turn_complete")
+    second.wait_for("bot_uttered")
+    assert first.texts() == second.texts() == [response_text("utter_internal_error")]
+    assert "no reply" in caplog.text and SILENT not in caplog.text
+    first.emit("user_uttered", {"message": "你好"})  # a turn with a reply gets no apology
+    first.wait_for("turn_complete", count=2)
+    assert first.texts() == [response_text("utter_internal_error"), "收到2"]
+
+
 @pytest.mark.parametrize("data", ["你好", {}, {"message": 5}, {"message": "   "}, None])
 def test_malformed_message_gets_a_chinese_answer(server, chat_client, data):
     client = chat_client()
@@ -275,6 +290,16 @@ def test_photo_is_stored_and_the_bot_is_told_in_the_merchants_conversation(serve
     assert message.text == '/document_uploaded{"document_id": "%s"}' % document.public_id
     assert message.sender_id == CONVERSATION and message.metadata == verified_metadata(MERCHANT)
     assert tab.wait_for("bot_uttered") == [{"text": "收到1"}]  # the bot's answer reaches the page
+
+
+def test_an_upload_the_dialogue_leaves_unanswered_gets_the_apology(server, chat_client, session):
+    # The page sends the upload's message itself: the merchant still sent something to answer.
+    tab = chat_client()
+    tab.connect(server.token())
+    server.agent.silent = True
+    assert _upload(server, png_image(), kind="id_front").status_code == 200
+    tab.wait_for("turn_complete")
+    assert tab.texts() == [response_text("utter_internal_error")]
 
 
 def test_file_that_is_not_a_photo_is_refused_with_the_reason(server, session):

@@ -356,6 +356,22 @@ async def test_a_failing_dialogue_gets_the_merchant_an_apology(make_config, sess
     assert CARD not in caplog.text and "Traceback" not in caplog.text
 
 
+async def test_a_message_the_dialogue_leaves_unanswered_gets_the_internal_error_apology(
+        make_config, sessions, fake_wechat, plain_pusher, caplog):
+    # A custom action failing (action server down) makes Rasa log it and listen: no exception.
+    fake_wechat.add_media("media-silent", JPEG)
+    dialogue = Dialogue(lambda message: [])
+    async with serving(WeChatInput(make_config(), sessions), dialogue) as endpoint:
+        await endpoint.push(plain_pusher, plain_pusher.text(OPENID, f"卡号 {CARD}", msg_id=81))
+        await endpoint.push(plain_pusher, plain_pusher.image(OPENID, "media-silent", msg_id=82))
+        await endpoint.push(plain_pusher, plain_pusher.event(OPENID, "subscribe", create_time=1_800_000_001))
+    # Both messages are answered; a new follower (nothing said yet) is not told to say it again.
+    assert fake_wechat.messages_to(OPENID) == [response_text("utter_internal_error")] * 2
+    assert _outcomes(sessions) == {"msg:81": "failed", "msg:82": "failed",
+                                   f"event:{OPENID}:1800000001": "failed"}
+    assert "no reply" in caplog.text and "no welcome" in caplog.text and CARD not in caplog.text
+
+
 async def test_message_text_never_reaches_the_log(make_config, sessions, plain_pusher, caplog):
     caplog.set_level(logging.DEBUG)
     async with serving(WeChatInput(make_config(), sessions), Dialogue()) as endpoint:
