@@ -5,15 +5,17 @@ from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from sqlalchemy.orm import Session
 
-from bot import identity, verification
+from bot import handoff, identity, verification
 from bot.db.engine import session_scope
 from bot.db.models import Merchant
 from bot.filing import ChangeDetails
+from bot.dialogue.turns import Message
 from bot.prechecks import find_merchant
 from bot.validation import banks
+from bot.validation.errors import Invalid
 
 
 @contextmanager
@@ -101,4 +103,50 @@ def transcript(tracker: Tracker, limit: int = 50) -> List[Dict[str, Any]]:
 CHANGE_SLOTS = ("route", "change_reason", "holder_id_number", "license_number", "new_bank",
                 "new_account_number", "holder_name", "opening_branch", "change_confirmed",
                 "sign_code", "luhn_pending", "account_needs_review", "idempotency_key",
-                "failed_attempts")
+                "failed_attempts", "bin_bank", "named_bank", "pending_clarification", "question_asked")
+# What the agent sees of a handed-off change (masked by the handoff service).
+COLLECTED_SLOTS = ("merchant_number", "route", "change_reason", "holder_id_number", "license_number",
+                   "new_bank", "new_account_number", "holder_name", "opening_branch")
+
+
+def incoming_message(tracker: Tracker) -> Message:
+    """The merchant's latest message as the turn-taking rules see it (bot.dialogue.turns)."""
+    latest = tracker.latest_message or {}
+    intent = latest.get("intent") or {}
+    ranking = [item.get("confidence") or 0.0 for item in latest.get("intent_ranking") or []]
+    return Message(text=latest.get("text") or "", intent=intent.get("name") or "",
+                   confidence=float(intent.get("confidence") or 0.0),
+                   runner_up_confidence=float(ranking[1]) if len(ranking) > 1 else 0.0)
+
+
+def bank_named_in_change(tracker: Tracker) -> Optional[banks.Bank]:
+    """The bank the merchant last named since this change started ("换成招商银行的卡"), if any."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "action" and event.get("name") in ("action_start_change", "action_after_identify"):
+            return None
+        if event.get("event") != "user":
+            continue
+        for entity in reversed((event.get("parse_data") or {}).get("entities") or []):
+            if entity.get("entity") == "bank":
+                try:
+                    return banks.normalize_bank(entity.get("value"))
+                except Invalid:
+                    continue
+    return None
+
+
+def hand_off(tracker: Tracker, reason: str, *, resume_form: Optional[str] = None,
+             failed_inputs: Optional[Dict[str, List[str]]] = None,
+             collected: Optional[Dict[str, Any]] = None) -> List[EventType]:
+    """Open the agents' ticket (masked context) and put the conversation in the handoff state: the
+    form closes with its values kept, and `resume_form` is where "继续自助办理" comes back to."""
+    with database() as session:
+        merchant = current_merchant(session, tracker) or typed_merchant(session, tracker)
+        values = collected if collected is not None else {
+            slot: tracker.get_slot(slot) for slot in COLLECTED_SLOTS if tracker.get_slot(slot)}
+        opened = handoff.open_handoff(session, tracker.sender_id, channel_of(tracker), reason, merchant=merchant,
+                                      collected_values=values, transcript=transcript(tracker),
+                                      failed_inputs=failed_inputs)
+        ticket = opened.handoff.id
+    return [SlotSet("handoff", {"id": ticket, "resume": resume_form}), ActiveLoop(None),
+            SlotSet("requested_slot", None)]

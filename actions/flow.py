@@ -6,17 +6,17 @@ from dataclasses import replace
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (
-    CHANGE_SLOTS, announce_code, change_details, channel_of, current_merchant, database, identified_by_channel,
-    is_identified, transcript, typed_merchant,
+    CHANGE_SLOTS, announce_code, change_details, channel_of, current_merchant, database, hand_off,
+    identified_by_channel, is_identified, typed_merchant,
 )
 from bot import documents, handoff, identity, status, verification
 from bot.db.models import MerchantKind, VerificationPurpose
+from bot.dialogue.corrections import field_named, is_correction
 from bot.filing import FilingRefused, file_change_request, missing_documents, same_name
-from bot.masking import mask_card_spaced, mask_number
 from bot.prechecks import run_prechecks
 from bot.qr import grouped_secret, qr_svg_data_uri
 
@@ -65,29 +65,9 @@ class ActionAfterIdentify(Action):
         if tracker.get_slot("pending_goal") == "enable_2fa":
             return [SlotSet("pending_goal", None)] + _start_enrolment(dispatcher, tracker)
         if tracker.get_slot("pending_goal") == "status":
-            told = _tell_status(dispatcher, tracker)
+            told = tell_status(dispatcher, tracker)
             return [SlotSet("pending_goal", None)] + told + [FollowupAction(ACTION_LISTEN)]
         return _reset_change() + _prechecks_then_change(dispatcher, tracker)
-
-
-class ActionAskChangeConfirmed(Action):
-    """Shows every collected value, masked, and asks for confirmation."""
-
-    def name(self) -> Text:
-        return "action_ask_change_confirmed"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        number = tracker.get_slot("new_account_number") or ""
-        dispatcher.utter_message(
-            response="utter_confirm_change",
-            reason=tracker.get_slot("change_reason") or "",
-            bank=tracker.get_slot("new_bank") or "",
-            account_masked=mask_card_spaced(number),
-            holder_name=tracker.get_slot("holder_name") or "",
-            id_masked=mask_number(tracker.get_slot("holder_id_number") or ""),
-            branch=tracker.get_slot("opening_branch") or "",
-        )
-        return []
 
 
 class ActionAfterChangeForm(Action):
@@ -141,25 +121,26 @@ class ActionFileRequest(Action):
             if missing:
                 dispatcher.utter_message(response="utter_request_missing_documents",
                                          missing="、".join(document.label for document in missing))
-            if merchant.kind != MerchantKind.COMPANY.value and not same_name(merchant, details.account_name):
-                handoff.open_handoff(session, tracker.sender_id, channel_of(tracker),
-                                     handoff.DIFFERENT_NAME_AUTHORISATION, merchant=merchant,
-                                     collected_values={"reference": filed.reference, "bank": details.bank_name,
-                                                       "account_last4": details.last4,
-                                                       "account_name": details.account_name},
-                                     transcript=transcript(tracker))
-                dispatcher.utter_message(response="utter_handoff")
-                events.append(ConversationPaused())
+            different_name = merchant.kind != MerchantKind.COMPANY.value and not same_name(merchant, details.account_name)
+        if different_name:
+            events += hand_off(tracker, handoff.DIFFERENT_NAME_AUTHORISATION,
+                               collected={"reference": filed.reference, "bank": details.bank_name,
+                                          "account_last4": details.last4, "account_name": details.account_name})
+            dispatcher.utter_message(response="utter_handoff")
+        else:
+            dispatcher.utter_message(response="utter_anything_else")
         return _reset_change() + events
 
 
-def _tell_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+def tell_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
     reference = next(tracker.get_latest_entity_values("request_id"), None)
     with database() as session:
         merchant = current_merchant(session, tracker)
         found = status.request_status(session, merchant, reference)
         if found is None:
             dispatcher.utter_message(response="utter_no_request")
+            if not tracker.active_loop_name:
+                dispatcher.utter_message(response="utter_anything_else")
             return []
         variables = found.response_variables()
         dispatcher.utter_message(response="utter_status", reference=found.reference, bank=found.bank_name,
@@ -171,6 +152,8 @@ def _tell_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Eve
             status.escalate_if_overdue(session, merchant, found.reference)
             dispatcher.utter_message(response="utter_status_overdue", reference=found.reference,
                                      due_date=found.due_date_text)
+    if not tracker.active_loop_name:
+        dispatcher.utter_message(response="utter_anything_else")
     return []
 
 
@@ -181,7 +164,7 @@ class ActionCheckStatus(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         if not is_identified(tracker):
             return [SlotSet("pending_goal", "status"), FollowupAction("identify_form")]
-        return identified_by_channel(dispatcher, tracker) + _tell_status(dispatcher, tracker)
+        return identified_by_channel(dispatcher, tracker) + tell_status(dispatcher, tracker)
 
 
 class ActionHandoff(Action):
@@ -193,14 +176,10 @@ class ActionHandoff(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason = handoff.COMPLAINT if intent == "complain" else handoff.MERCHANT_REQUEST
-        with database() as session:
-            merchant = current_merchant(session, tracker) or typed_merchant(session, tracker)
-            collected = {slot: tracker.get_slot(slot) for slot in CHANGE_SLOTS + ("merchant_number",)
-                         if tracker.get_slot(slot) not in (None, "", {}) and slot != "failed_attempts"}
-            handoff.open_handoff(session, tracker.sender_id, channel_of(tracker), reason, merchant=merchant,
-                                 collected_values=collected, transcript=transcript(tracker))
+        resume = tracker.active_loop_name or (tracker.get_slot("handoff") or {}).get("resume")
+        events = hand_off(tracker, reason, resume_form=resume)
         dispatcher.utter_message(response="utter_handoff")
-        return [ActiveLoop(None), SlotSet("requested_slot", None), ConversationPaused()]
+        return events
 
 
 class ActionCancel(Action):
@@ -215,19 +194,9 @@ class ActionCancel(Action):
         return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("pending_goal", None)] + _reset_change()
 
 
-# What merchants call each field when they correct it ("卡号输错了"), nearest words first.
-FIELD_WORDS = (
-    (("开户行", "支行", "分行", "网点"), "opening_branch", "开户支行"),
-    (("卡号", "账号", "帐号", "号码"), "new_account_number", "卡号"),
-    (("银行",), "new_bank", "银行"),
-    (("户名", "名字", "姓名", "持卡人"), "holder_name", "户名"),
-    (("身份证", "证件"), "holder_id_number", "身份证号"),
-    (("执照", "信用代码"), "license_number", "统一社会信用代码"),
-    (("原因",), "change_reason", "变更原因"),
-)
-
-
-CORRECTION_WORDS = ("错", "不对", "有误", "改", "重新", "更正", "不是", "修改")
+# How the confirmation names each field when it asks for it again.
+FIELD_LABELS = {"opening_branch": "开户支行", "new_account_number": "卡号", "new_bank": "银行", "holder_name": "户名",
+                "holder_id_number": "身份证号", "license_number": "统一社会信用代码", "change_reason": "变更原因"}
 
 
 class ActionCorrectField(Action):
@@ -238,20 +207,24 @@ class ActionCorrectField(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         text = tracker.latest_message.get("text") or ""
-        if not any(word in text for word in CORRECTION_WORDS):
-            # "户名是张伟" read as a correction: it is the value itself; the form validates it.
-            return []
-        for words, slot, label in FIELD_WORDS:
-            if any(word in text for word in words):
-                dispatcher.utter_message(response="utter_reask_field", field=label)
-                events = [SlotSet(slot, None), SlotSet("change_confirmed", None), SlotSet("sign_code", None)]
-                if slot == "new_bank":  # the card was checked against the bank: check both again
-                    events.append(SlotSet("new_account_number", None))
-                if tracker.active_loop_name == "sign_form":
-                    events += [ActiveLoop(None), FollowupAction("change_form")]
-                return events
-        dispatcher.utter_message(response="utter_which_field")
-        return [SlotSet("change_confirmed", None)]
+        slot = next(tracker.get_latest_entity_values("field"), None)  # a button naming the field
+        if slot not in FIELD_LABELS:
+            if not is_correction(text):
+                # "户名是张伟" read as a correction: it is the value itself; the form validates it.
+                return []
+            slot = field_named(text)
+        if slot is None:
+            dispatcher.utter_message(response="utter_which_field")
+            return [SlotSet("change_confirmed", None)]
+        dispatcher.utter_message(response="utter_reask_field", field=FIELD_LABELS[slot])
+        events = [SlotSet(slot, None), SlotSet("change_confirmed", None), SlotSet("sign_code", None)]
+        if slot in ("new_bank", "new_account_number"):
+            # The card names its bank: a wrong bank means the card is asked again, and the other way round.
+            events += [SlotSet("new_account_number", None), SlotSet("new_bank", None), SlotSet("bin_bank", None),
+                       SlotSet("named_bank", None)]
+        if tracker.active_loop_name == "sign_form":
+            events += [ActiveLoop(None), FollowupAction("change_form")]
+        return events
 
 
 class ActionResendCode(Action):
@@ -289,12 +262,9 @@ class ActionFallback(Action):
         if not repeated:
             dispatcher.utter_message(response="utter_default")
             return []
-        with database() as session:
-            merchant = current_merchant(session, tracker) or typed_merchant(session, tracker)
-            handoff.open_handoff(session, tracker.sender_id, channel_of(tracker), handoff.REPEATED_FALLBACK,
-                                 merchant=merchant, transcript=transcript(tracker))
+        events = hand_off(tracker, handoff.REPEATED_FALLBACK, resume_form=tracker.active_loop_name, collected={})
         dispatcher.utter_message(response="utter_fallback_handoff")
-        return [ConversationPaused()]
+        return events
 
 
 def _remember_wechat_follower(tracker: Tracker) -> None:

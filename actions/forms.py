@@ -1,29 +1,43 @@
 """Form validation for the change-account conversation.
 
-One pattern, solved once (`ValidatedForm`): every `validate_<slot>` method returns either the
-normalised value or raises `Refused` with the Chinese response naming the rule that failed. The
-base class then counts failures per slot:
-- 1st failure: the specific reason (e.g. `utter_invalid_card_luhn`), and the form asks again;
-- 2nd failure on the same slot: the reason, then an offer of a human agent;
-- 3rd failure: a handoff to an agent with the refused inputs attached (masked), and the
-  conversation pauses until the agent hands it back.
-The slot-specific rules (which validator, what "same name" means for this merchant) stay in the
-small `validate_<slot>` methods below; the rules themselves live in `bot/`.
+One pattern, solved once (`ValidatedForm`), for every form and every question:
+
+- **The answer to the question just asked wins.** Each message that arrives while a form asks for
+  a slot is checked as that slot's value (`check_<slot>`), whatever intent the classifier guessed;
+  `bot.dialogue.turns.decide` then says whether it is the answer, an interruption (the form steps
+  aside by rejecting itself, the rule for the intent runs, and the form asks again), a message to
+  clarify with two buttons, or a value to refuse.
+- **Refusals are counted per slot**: 1st, the specific reason (e.g. `utter_invalid_card_luhn`);
+  2nd, the reason and an offer of a human agent; 3rd, a handoff with the refused inputs attached
+  (masked): the form closes with its values kept, and the bot asks nothing more until the merchant
+  comes back to it (bot/rasa/policies.py).
+- Values collected earlier are not checked again when a form starts again (after a correction or a
+  handoff): they were checked when they were given.
+
+The slot-specific rules stay in the small `check_<slot>` methods below; the rules themselves live in
+`bot/`. A check returns the value (or a dict of slots), `Weak(value)` for a value that any text could
+pass (free words, a plain name), or raises `Refused`.
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Text
+from dataclasses import dataclass, field
+from typing import Any, Dict, FrozenSet, List, Optional, Text
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import ConversationPaused, EventType
+from rasa_sdk.events import ActionExecutionRejected, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.common import announce_code, channel_of, current_merchant, database, transcript, typed_merchant
+from actions.common import (
+    announce_code, bank_named_in_change, current_merchant, database, hand_off, incoming_message,
+    typed_merchant,
+)
 from bot import handoff, verification
 from bot.db.models import MerchantKind, VerificationPurpose
+from bot.dialogue import turns
+from bot.dialogue.turns import Checked, Decision
 from bot.filing import same_name
 from bot.masking import mask_number
 from bot.prechecks import find_merchant
@@ -32,7 +46,14 @@ from bot.validation.errors import Invalid
 from bot.validation.messages import response_for
 
 MAX_FAILURES = 3
-CODE_LOCK_MINUTES = 30
+PENDING_CLARIFICATION = "pending_clarification"
+
+# Intents every form can step aside for: each has a rule "<intent> inside <form>" in
+# data/stories/change_account.yml (tests/actions/test_interruptions.py checks both lists agree).
+COMMON_INTERRUPTIONS: FrozenSet[str] = frozenset({
+    "faq", "bot_challenge", "out_of_scope", "greet", "thank", "goodbye", "request_human", "complain",
+    "cancel", "resend_code", "repeat_question", "skip_for_later", "clarified_as_question", "document_uploaded",
+})
 
 
 class Refused(Exception):
@@ -44,71 +65,147 @@ class Refused(Exception):
         self.variables = {key: str(value) for key, value in variables.items()}
         self.counts = True  # False for outcomes that are not the merchant's typing (e.g. locked)
 
+    def not_counted(self) -> "Refused":
+        self.counts = False
+        return self
+
+
+@dataclass(frozen=True)
+class Weak:
+    """An accepted value that any text could pass: it loses against a confident question or small talk."""
+
+    value: Any
+
 
 def refused_by(error: Invalid) -> Refused:
     response, variables = response_for(error)
     return Refused(response, **variables)
 
 
+@dataclass
+class _Turn:
+    """What one run of a form's validation decided (kept per call, never on the shared action)."""
+
+    rejected: bool = False
+    events: List[EventType] = field(default_factory=list)
+    closed: bool = False  # handed off: the form closes, nothing more is asked
+
+
 class ValidatedForm:
-    """Runs each `check_<slot>` and turns refusals into specific messages, offers and handoffs.
+    """Decides each message for the requested slot, checks values, counts refusals.
 
     A mixin before `FormValidationAction` (not a subclass of it): rasa-sdk registers every Action
     subclass as an action, and this base is not one."""
 
+    interruptions: FrozenSet[str] = COMMON_INTERRUPTIONS
+    # Slots whose check has effects (a code sent or consumed): a valid value is never questioned.
+    final_values: FrozenSet[str] = frozenset()
+    # Slots the merchant may leave for later, and what is recorded then.
+    skippable: Dict[str, str] = {}
+
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        self._extra_events: List[EventType] = []
-        events = await super().run(dispatcher, tracker, domain)
-        return events + self._extra_events
+        if tracker.active_loop_name != self.form_name():
+            # The form starts (or starts again after a correction or a handoff): values collected
+            # earlier were checked when they were given; ask for the first missing one.
+            next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
+            return [next_slot] if next_slot else []
+        turn = _Turn()
+        required = await self.required_slots(self.domain_slots(domain), dispatcher, tracker, domain)
+        events: List[EventType] = []
+        for slot, value in tracker.slots_to_validate().items():
+            if slot in required and hasattr(self, "check_" + slot):
+                events += self._take(slot, value, dispatcher, tracker, turn)
+        if turn.rejected:
+            # Rasa then runs the rule for the interruption and comes back to this form.
+            return [ActionExecutionRejected(self.form_name())] + events
+        tracker.add_slots(events + turn.events)
+        if turn.closed:
+            return events + turn.events
+        next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
+        return events + turn.events + ([next_slot] if next_slot else [])
 
-    def __getattr__(self, name: str) -> Any:
-        # rasa-sdk looks up validate_<slot>; route them all through one failure-counting wrapper.
-        if name.startswith("validate_") and name != "validate_" and hasattr(type(self), "check_" + name[9:]):
-            slot = name[len("validate_"):]
+    def _take(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+              turn: _Turn) -> List[EventType]:
+        message = incoming_message(tracker)
+        pending = tracker.get_slot(PENDING_CLARIFICATION) or {}
+        clear_pending = [SlotSet(PENDING_CLARIFICATION, None)] if pending else []
+        chosen = message.intent == "clarified_as_answer"
+        if chosen:
+            if pending.get("slot") != slot:  # an old button: just ask again
+                return [SlotSet(slot, None)] + clear_pending
+            value, message = pending["text"], turns.Message(pending["text"], "inform")
+        elif message.intent == "skip_for_later" and slot in self.skippable:
+            dispatcher.utter_message(response=f"utter_{slot}_skipped")
+            return [SlotSet(slot, self.skippable[slot])] + clear_pending
+        if turns.must_interrupt(message, slot) and message.intent in self.interruptions:
+            turn.rejected = True
+            return [SlotSet(slot, None)]  # undo the raw text the slot mapping put there
 
-            async def validate(value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                               domain: DomainDict) -> Dict[Text, Any]:
-                return self._validate(slot, value, dispatcher, tracker)
-
-            return validate
-        raise AttributeError(name)
-
-    def _validate(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
-        failures: Dict[str, List[str]] = dict(tracker.get_slot("failed_attempts") or {})
+        checked_by = CollectingDispatcher()  # what the check says is only said if the value is taken
+        refusal: Optional[Refused] = None
+        accepted: Any = None
         try:
-            accepted = getattr(self, "check_" + slot)(value, dispatcher, tracker)
-        except Refused as refusal:
-            dispatcher.utter_message(response=refusal.response, **refusal.variables)
-            if not refusal.counts:
-                return {slot: None}
-            refused = failures.get(slot, []) + [mask_number(str(value)) if value else ""]
-            failures[slot] = refused
-            if len(refused) == 2:
-                dispatcher.utter_message(response="utter_offer_human")
-            elif len(refused) >= MAX_FAILURES:
-                self._hand_off(dispatcher, tracker, handoff.REPEATED_VALIDATION_FAILURE, {slot: refused})
-                return {slot: None, "failed_attempts": failures, "requested_slot": None}
-            return {slot: None, "failed_attempts": failures}
+            accepted = getattr(self, "check_" + slot)(value, checked_by, tracker)
+            checked = Checked.WEAK if isinstance(accepted, Weak) else Checked.STRONG
+        except Refused as refused:
+            refusal, checked = refused, Checked.INVALID
+
+        decision = Decision.ANSWER if chosen and refusal is None else turns.decide(
+            message, slot, checked, value_is_final=slot in self.final_values)
+        if decision is Decision.INTERRUPT and message.intent not in self.interruptions:
+            decision = Decision.REFUSE if refusal is not None else Decision.ANSWER
+        if decision is Decision.INTERRUPT:
+            turn.rejected = True
+            return [SlotSet(slot, None)]
+        if decision is Decision.CLARIFY:
+            return [SlotSet(slot, None), SlotSet(PENDING_CLARIFICATION, _clarification(slot, value, message, tracker))]
+        dispatcher.messages.extend(checked_by.messages)
+        if refusal is not None:
+            return self._refuse(slot, value, refusal, dispatcher, tracker, turn) + clear_pending
+        if isinstance(accepted, Weak):
+            accepted = accepted.value
         if not isinstance(accepted, dict):
             accepted = {slot: accepted}
+        failures: Dict[str, List[str]] = dict(tracker.get_slot("failed_attempts") or {})
         failures.pop(slot, None)
-        return {**accepted, "failed_attempts": failures}
+        return [SlotSet(key, item) for key, item in {**accepted, "failed_attempts": failures}.items()] + clear_pending
 
-    def _hand_off(self, dispatcher: CollectingDispatcher, tracker: Tracker, reason: str,
-                  failed_inputs: Optional[Dict[str, List[str]]] = None) -> None:
-        with database() as session:
-            merchant = current_merchant(session, tracker) or typed_merchant(session, tracker)
-            handoff.open_handoff(
-                session, tracker.sender_id, channel_of(tracker), reason, merchant=merchant,
-                collected_values={slot: tracker.get_slot(slot) for slot in _COLLECTED if tracker.get_slot(slot)},
-                transcript=transcript(tracker), failed_inputs=failed_inputs,
-            )
-        dispatcher.utter_message(response="utter_too_many_failures")
-        self._extra_events.append(ConversationPaused())
+    def _refuse(self, slot: str, value: Any, refusal: Refused, dispatcher: CollectingDispatcher,
+                tracker: Tracker, turn: _Turn) -> List[EventType]:
+        dispatcher.utter_message(response=refusal.response, **refusal.variables)
+        if not refusal.counts:
+            return [SlotSet(slot, None)]
+        failures: Dict[str, List[str]] = dict(tracker.get_slot("failed_attempts") or {})
+        refused = failures.get(slot, []) + [mask_number(str(value)) if value else ""]
+        failures[slot] = refused
+        if len(refused) == 2:
+            dispatcher.utter_message(response="utter_offer_human")
+        elif len(refused) >= MAX_FAILURES:
+            dispatcher.utter_message(response="utter_too_many_failures")
+            turn.closed = True
+            turn.events += hand_off(tracker, handoff.REPEATED_VALIDATION_FAILURE, resume_form=self.form_name(),
+                                    failed_inputs={slot: refused})
+        return [SlotSet(slot, None), SlotSet("failed_attempts", failures)]
 
 
-_COLLECTED = ("merchant_number", "route", "change_reason", "holder_id_number", "license_number",
-              "new_bank", "new_account_number", "holder_name", "opening_branch")
+def _clarification(slot: str, value: Any, message: turns.Message, tracker: Tracker) -> Dict[str, Any]:
+    """What the clarification buttons need: the value as the merchant would recognise it, and the
+    other reading (a question to answer, or cancel / a human)."""
+    latest = tracker.latest_message or {}
+    faq = ((latest.get("response_selector") or {}).get("faq") or {}).get("response") or {}
+    return {"slot": slot, "text": _text(value), "answer": answer_label(slot, _text(value)),
+            "intent": message.intent, "response_key": faq.get("intent_response_key"),
+            "question": message.text[:40]}
+
+
+ROUTE_LABELS = {"online": "线上办理", "offline": "去网点办理"}
+
+
+def answer_label(slot: str, text: str) -> str:
+    """How a value is shown back: numbers masked, routes by name."""
+    if re.search(r"\d{6,}", text):
+        return mask_number(text)
+    return ROUTE_LABELS.get(text, text[:30])
 
 
 def _text(value: Any) -> str:
@@ -138,6 +235,9 @@ def _verification_refusal(result: verification.VerifyResult) -> Refused:
 
 
 class ValidateIdentifyForm(ValidatedForm, FormValidationAction):
+    interruptions = COMMON_INTERRUPTIONS
+    final_values = frozenset({"merchant_number", "identify_code"})
+
     def name(self) -> Text:
         return "validate_identify_form"
 
@@ -169,9 +269,13 @@ class ValidateIdentifyForm(ValidatedForm, FormValidationAction):
 
 ROUTES = {"online": ("线上", "在线", "这里", "网上", "聊天", "online"),
           "offline": ("线下", "网点", "柜台", "当面", "营业厅", "offline")}
+BRANCH_UNKNOWN = "未提供（由审核人员向银行核实）"
 
 
 class ValidateChangeForm(ValidatedForm, FormValidationAction):
+    interruptions = COMMON_INTERRUPTIONS | {"check_status", "correct_info"}
+    skippable = {"opening_branch": BRANCH_UNKNOWN}
+
     def name(self) -> Text:
         return "validate_change_form"
 
@@ -192,11 +296,11 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
                 return route
         raise Refused("utter_route_unknown")
 
-    def check_change_reason(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
+    def check_change_reason(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Any:
         text = _text(value).strip()
-        if not 2 <= len(text) <= 100:
+        if not 2 <= len(text) <= 100 or not re.search(r"[\u4e00-\u9fff]", text):
             raise Refused("utter_reason_invalid")
-        return text
+        return text if text in REASON_BUTTONS else Weak(text)
 
     def check_holder_id_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
         try:
@@ -215,13 +319,9 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
                 raise Refused("utter_licence_mismatch")
         return code
 
-    def check_new_bank(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
-        try:
-            return banks.normalize_bank(_text(value)).name
-        except Invalid as error:
-            raise refused_by(error)
-
     def check_new_account_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[str, Any]:
+        """The card first: its BIN names the bank ("招商银行 借记卡，尾号0568"), so the bank is asked
+        only when a bank the merchant named disagrees (two buttons), or for a corporate account."""
         with database() as session:
             merchant = current_merchant(session, tracker)
             account = merchant.current_account if merchant is not None else None
@@ -231,8 +331,7 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
             if company:
                 number = corporate_account.validate(_text(value), current=current)
                 return {"new_account_number": number, "luhn_pending": None}
-            card = bank_card.validate(_text(value), bank=tracker.get_slot("new_bank"), current=current,
-                                      previous=tracker.get_slot("luhn_pending"))
+            card = bank_card.validate(_text(value), current=current, previous=tracker.get_slot("luhn_pending"))
         except Invalid as error:
             if error.soft:
                 # Luhn: the same number typed again is accepted for manual review (not a failure).
@@ -242,10 +341,27 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
             raise refused_by(error)
         if card.needs_review:
             dispatcher.utter_message(response="utter_luhn_accepted")
-        return {"new_account_number": card.number, "luhn_pending": None,
-                "account_needs_review": bool(card.needs_review)}
+        dispatcher.utter_message(response="utter_card_identified", bank=card.bank_name, last4=card.last4)
+        slots = {"new_account_number": card.number, "luhn_pending": None,
+                 "account_needs_review": bool(card.needs_review), "bin_bank": card.bank_name}
+        named = bank_named_in_change(tracker)
+        if named is not None and not banks.same_bank(named.code, card.bank_code):
+            return {**slots, "new_bank": None, "named_bank": named.name}  # settled by two buttons
+        return {**slots, "new_bank": card.bank_name}
 
-    def check_holder_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
+    def check_new_bank(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
+        try:
+            bank = banks.normalize_bank(_text(value))
+        except Invalid as error:
+            raise refused_by(error)
+        number = tracker.get_slot("new_account_number")
+        card_bank = tracker.get_slot("bin_bank")
+        if number and card_bank and bank.name != card_bank:
+            # Still not the card's bank: the same two buttons again (bank of the card / new card).
+            raise Refused("utter_invalid_card_bank_mismatch", bank_name=card_bank, named_bank=bank.name)
+        return bank.name
+
+    def check_holder_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Any:
         with database() as session:
             merchant = current_merchant(session, tracker)
             if merchant is not None and merchant.kind == MerchantKind.COMPANY.value:
@@ -253,19 +369,24 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
                 if name != merchant.business_name:
                     raise Refused("utter_corporate_name_mismatch", business_name=merchant.business_name)
                 return name
+            if merchant is not None and _is_self_reference(_text(value)):
+                return merchant.legal_person_name
             try:
                 name = person_name.validate(_text(value))
             except Invalid as error:
                 raise refused_by(error)
             if merchant is not None and not same_name(merchant, name):
                 dispatcher.utter_message(response="utter_different_name")
-        return name
+                return Weak(name)
+        return name  # the operator's own name: as good as a checksum
 
-    def check_opening_branch(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
+    def check_opening_branch(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Any:
         text = re.sub(r"\s+", "", _text(value))
+        if _BRANCH_UNKNOWN_WORDS.search(text):
+            raise Refused("utter_branch_unknown_help").not_counted()
         if not 2 <= len(text) <= 50 or not re.search(r"[\u4e00-\u9fff]", text):
             raise Refused("utter_branch_invalid")
-        return text
+        return text if _BRANCH_WORDS.search(text) else Weak(text)
 
     def check_change_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[str, Any]:
         if value is True:
@@ -276,7 +397,19 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
         return {"change_confirmed": None}
 
 
+REASON_BUTTONS = ("原卡丢失", "原卡已注销", "更换开户银行", "商户名称变更", "其他原因")
+_BRANCH_WORDS = re.compile(r"(支行|分行|营业部|分理处|储蓄所|营业所|信用社|营业室|网点|支社|分社)")
+_BRANCH_UNKNOWN_WORDS = re.compile(r"(不知道|不清楚|不记得|记不得|忘了|查不到|不确定)")
+
+
+def _is_self_reference(text: str) -> bool:
+    return bool(re.fullmatch(r"(就是|是)?(我|我本人|本人|我自己|自己)(本人)?(的卡|的)?[。.!！]?", text.strip()))
+
+
 class ValidateSignForm(ValidatedForm, FormValidationAction):
+    interruptions = COMMON_INTERRUPTIONS | {"check_status", "correct_info"}
+    final_values = frozenset({"sign_code"})
+
     def name(self) -> Text:
         return "validate_sign_form"
 
@@ -295,6 +428,8 @@ class ValidateSignForm(ValidatedForm, FormValidationAction):
 
 class ValidateTotpForm(ValidatedForm, FormValidationAction):
     """The first code of the authenticator app being enrolled confirms the enrolment."""
+
+    final_values = frozenset({"totp_code"})
 
     def name(self) -> Text:
         return "validate_totp_form"

@@ -35,7 +35,10 @@ def resume_conversation(conversation_id: str, base_url: Optional[str] = None, ti
         url += "?" + urllib.parse.urlencode({"token": os.environ["RASA_API_TOKEN"]})
     # action_listen closes the turn the pause interrupted, so the merchant's next message is a new
     # turn for the policies (not a continuation of the complaint that caused the handoff).
-    body = json.dumps([{"event": "resume"}, {"event": "action", "name": "action_listen"}]).encode()
+    # The handoff slot off: the bot answers again (bot/rasa/policies.py); `resume` undoes a pause
+    # of conversations handed off before the handoff became a state.
+    body = json.dumps([{"event": "resume"}, {"event": "slot", "name": "handoff", "value": None},
+                       {"event": "action", "name": "action_listen"}]).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as reply:

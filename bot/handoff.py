@@ -193,6 +193,22 @@ def resolve_handoff(session: Session, handoff_id: int, agent: str, *, now: datet
     return _transition(session, handoff_id, agent, HandoffStatus.RESOLVED, "handoff.resolved", now)
 
 
+def withdraw_handoff(session: Session, conversation_id: str, *, now: datetime | None = None) -> Handoff | None:
+    """The merchant stopped waiting ("不等了，继续自助办理"): the open handoff is resolved, audited as
+    the merchant's doing; None when there was none."""
+    handoff = open_handoff_for(session, conversation_id)
+    if handoff is None:
+        return None
+    now = now or utcnow()
+    previous = HandoffStatus(handoff.status)
+    handoff.status = HandoffStatus.RESOLVED
+    handoff.updated_at = now
+    audit(session, "merchant", "handoff.withdrawn", merchant=handoff.merchant, occurred_at=now,
+          handoff_id=handoff.id, previous_status=previous.value, conversation_id=conversation_id)
+    session.commit()
+    return handoff
+
+
 def handoff_summary(handoff: Handoff) -> dict[str, Any]:
     """A JSON-ready summary (masked already) for logs and the bot's own messages."""
     return {

@@ -8,7 +8,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.flow import ActionFileRequest
-from actions.forms import ValidateChangeForm
+from actions.forms import ValidateChangeForm, _Turn
 from bot.db.engine import session_scope
 from bot.demo import seed
 from bot.handoff import open_handoff_for
@@ -32,35 +32,43 @@ def _responses(dispatcher: CollectingDispatcher) -> list:
     return [message.get("response") for message in dispatcher.messages]
 
 
+def _validate(form, slot: str, value, dispatcher: CollectingDispatcher, tracker: Tracker, turn=None) -> dict:
+    """The slots one message sets while the form asks for `slot` (the form's own turn-taking)."""
+    events = form._take(slot, value, dispatcher, tracker, turn or _Turn())
+    return {event["name"]: event["value"] for event in events if event["event"] == "slot"}
+
+
 def test_credit_card_is_refused_with_its_reason(demo_db):
     dispatcher = CollectingDispatcher()
-    result = ValidateChangeForm()._validate("new_account_number", "6225751000000004", dispatcher,
-                                            _tracker({"new_bank": "招商银行"}))
+    result = _validate(ValidateChangeForm(), "new_account_number", "6225751000000004", dispatcher, _tracker({}))
     assert result["new_account_number"] is None
     assert _responses(dispatcher) == ["utter_invalid_card_not_debit_credit"]
 
 
 def test_luhn_typo_is_accepted_when_typed_twice_and_marked_for_review(demo_db):
     form, dispatcher = ValidateChangeForm(), CollectingDispatcher()
-    first = form._validate("new_account_number", "6222021000000000125", dispatcher, _tracker({"new_bank": "工行"}))
+    first = _validate(form, "new_account_number", "6222021000000000125", dispatcher, _tracker({}))
     assert first["new_account_number"] is None and first["luhn_pending"] == "6222021000000000125"
-    second = form._validate("new_account_number", "6222 0210 0000 0000 125", dispatcher,
-                            _tracker({"new_bank": "工行", "luhn_pending": first["luhn_pending"]}))
+    second = _validate(form, "new_account_number", "6222 0210 0000 0000 125", dispatcher,
+                       _tracker({"luhn_pending": first["luhn_pending"]}))
     assert second["new_account_number"] == "6222021000000000125"
-    assert second["account_needs_review"] is True
+    assert second["account_needs_review"] is True and second["new_bank"] == "中国工商银行"
     assert "utter_luhn_accepted" in _responses(dispatcher)
 
 
 def test_third_refusal_hands_off_with_masked_inputs(demo_db):
     form, failures = ValidateChangeForm(), {}
     for attempt in range(3):
-        dispatcher = CollectingDispatcher()
-        form._extra_events = []
-        result = form._validate("holder_id_number", "310101198503171234", dispatcher,
-                                _tracker({"failed_attempts": failures}))
+        dispatcher, turn = CollectingDispatcher(), _Turn()
+        result = _validate(form, "holder_id_number", "310101198503171234", dispatcher,
+                           _tracker({"failed_attempts": failures}), turn)
         failures = result["failed_attempts"]
     assert "utter_offer_human" not in _responses(dispatcher) and "utter_too_many_failures" in _responses(dispatcher)
-    assert [event["event"] for event in form._extra_events] == ["pause"]
+    # A handoff is a state: the form closes (values kept), and "继续自助办理" comes back to it.
+    assert turn.closed
+    state = {event["name"]: event["value"] for event in turn.events if event["event"] == "slot"}
+    assert state["handoff"]["resume"] == "change_form" and state["requested_slot"] is None
+    assert any(event["event"] == "active_loop" and event["name"] is None for event in turn.events)
     with session_scope() as session:
         handoff = open_handoff_for(session, "actions-test")
         assert handoff.reason == "repeated_validation_failure"

@@ -36,12 +36,13 @@ def rasa_api() -> Iterator[tuple[str, List[dict]]]:
     server.shutdown()
 
 
-def test_resume_posts_resume_and_listen(rasa_api, monkeypatch):
+def test_resume_ends_the_handoff_state_and_listens(rasa_api, monkeypatch):
     monkeypatch.delenv("RASA_API_TOKEN", raising=False)
     url, calls = rasa_api
     resume_conversation("webchat-822100000000001", url)
     assert calls == [{"path": "/conversations/webchat-822100000000001/tracker/events",
-                      "body": [{"event": "resume"}, {"event": "action", "name": "action_listen"}]}]
+                      "body": [{"event": "resume"}, {"event": "slot", "name": "handoff", "value": None},
+                               {"event": "action", "name": "action_listen"}]}]
 
 
 def test_resume_sends_the_api_token_when_one_is_set(rasa_api, monkeypatch):
