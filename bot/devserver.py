@@ -3,6 +3,14 @@
 Prints where everything is once both answer, and stops both cleanly on Ctrl-C or SIGTERM. The
 children also die with this process (PR_SET_PDEATHSIG), and this process stops when its own
 parent goes away (e.g. `make` killed by SIGTERM), so no server is ever left orphaned.
+
+Once both have answered, a child that dies is started again (after 1 s, doubling for each restart
+within 10 minutes): the action server crashing, or killed for memory, must not take the Rasa
+server and every open conversation down with it. Meanwhile the channels answer each message with
+an apology (bot/channels/safety_net.py) and the forms keep their values in the tracker store, so
+merchants carry on where they were once it is back. A child that dies 5 times within 10 minutes
+is a fault to look at, not to hide: both are stopped and `bot serve` exits 1. `var/run/serve.json`
+always names the running children's pids.
 """
 from __future__ import annotations
 
@@ -23,6 +31,10 @@ from bot.settings import PROJECT_ROOT, var_dir
 
 READY_TIMEOUT_S = 240
 PR_SET_PDEATHSIG = 1
+RESTART_DELAY_S = 1.0  # before the first restart; doubled for each further one in the window
+MAX_RESTART_DELAY_S = 30.0
+MAX_RESTARTS = 5  # within RESTART_WINDOW_S; one more death stops bot serve
+RESTART_WINDOW_S = 600.0
 
 
 @dataclass
@@ -32,19 +44,34 @@ class Child:
     ready_url: str
     log_path: Path
     process: Optional[subprocess.Popen] = field(default=None, repr=False)
+    restarts: List[float] = field(default_factory=list, repr=False)  # monotonic times
 
     def start(self, env: Dict[str, str]) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: we signal the whole group
-            preexec_fn=_die_with_parent,
-        )
+        with open(self.log_path, "ab") as log:  # the child has its own copy of the descriptor
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: we signal the whole group
+                preexec_fn=_die_with_parent,
+            )
+
+    def restart_delay(self, now: float) -> Optional[float]:
+        """How long to wait before starting the dead child again; None when it died too often."""
+        self.restarts = [moment for moment in self.restarts if now - moment < RESTART_WINDOW_S]
+        if len(self.restarts) >= MAX_RESTARTS:
+            return None
+        return min(RESTART_DELAY_S * 2 ** len(self.restarts), MAX_RESTART_DELAY_S)
+
+    def restart(self, env: Dict[str, str], now: float) -> None:
+        # What the dead child left in its process group (workers) goes first: it holds the port.
+        if self.process is not None:
+            _signal_group(self.process, signal.SIGKILL)
+        self.restarts.append(now)
+        self.start(env)
 
     def is_ready(self) -> bool:
         try:
@@ -174,16 +201,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         _write_run_file(args, children)
         _wait_until_ready(children, started)
         print(_where_things_are(args, time.monotonic() - started), flush=True)
-        while True:
-            for child in children:
-                code = child.exited()
-                if code is not None:
-                    print(f"serve: the {child.name} stopped (exit code {code}); see {child.log_path}",
-                          file=sys.stderr)
-                    return 1
-            if os.getppid() != parent:
-                return 0
-            time.sleep(0.5)
+        return _supervise(args, children, env, parent)
     except _Stop as stop:
         print(f"\n[serve] {stop}: stopping both servers", flush=True)
         return 0
@@ -196,6 +214,39 @@ def main(argv: Optional[List[str]] = None) -> int:
         for child in reversed(children):
             child.stop()
         run_file().unlink(missing_ok=True)
+
+
+def _supervise(args: argparse.Namespace, children: List[Child], env: Dict[str, str], parent: int) -> int:
+    """Watch the ready children until this process is told to stop; start a dead one again."""
+    restart_at: Dict[str, float] = {}  # child name -> when to start it again
+    coming_back: Dict[str, float] = {}  # child name -> when it was started again, until ready
+    while True:
+        now = time.monotonic()
+        for child in children:
+            if child.name in restart_at:
+                if now >= restart_at[child.name]:
+                    del restart_at[child.name]
+                    child.restart(env, now)
+                    _write_run_file(args, children)
+                    coming_back[child.name] = now
+                continue
+            code = child.exited()
+            if code is not None:
+                delay = child.restart_delay(now)
+                if delay is None:
+                    print(f"serve: the {child.name} stopped (exit code {code}) {MAX_RESTARTS + 1} times within "
+                          f"{RESTART_WINDOW_S / 60:.0f} minutes; stopping. See {child.log_path}", file=sys.stderr)
+                    return 1
+                print(f"serve: the {child.name} stopped (exit code {code}); starting it again in {delay:.0f} s. "
+                      f"See {child.log_path}", file=sys.stderr, flush=True)
+                restart_at[child.name] = now + delay
+                coming_back.pop(child.name, None)
+            elif child.name in coming_back and child.is_ready():
+                print(f"[serve] the {child.name} is back, ready after {now - coming_back.pop(child.name):.0f} s",
+                      flush=True)
+        if os.getppid() != parent:
+            return 0
+        time.sleep(0.5)
 
 
 def run_file() -> Path:
