@@ -6,6 +6,19 @@ derived from the table: `中国民生银行` is also `民生银行`, `花旗银�
 English is matched case-insensitively, full-width forms and spaces are ignored, and a trailing
 `的` / `卡` / `借记卡` or a branch (`上海分行`, `徐汇支行`) does not hide the bank.
 
+What merchants type besides: the rural banks by their usual short forms (`上海农商行` for
+上海农村商业银行, `浙江农信` for 浙江省农村信用社联合社); the two kinds of rural bank without a
+place (`农信社`, `农商行`), which name a group of banks (`RURAL_GROUPS`: any card of the group
+matches it); homophone typos of 行 after 银 (`招商银航`), and traditional characters (`中國銀行`).
+Words around the name (`是工行的`, `开在建行`) are dropped.
+
+>>> normalize_bank("招商银航").name
+'招商银行'
+>>> normalize_bank("农信社")
+Bank(code='RURAL_CREDIT', name='农村信用社')
+>>> same_bank("RURAL_CREDIT", "ZJNX")
+True
+
 >>> normalize_bank("工行")
 Bank(code='ICBC', name='中国工商银行')
 >>> normalize_bank(" icbc ").name
@@ -71,7 +84,23 @@ AMBIGUOUS_ALIASES = frozenset(
      "平安", "浙商", "恒丰", "渤海", "徽商", "中银", "ABC", "BOB"}
 )
 
+# Groups of banks merchants name by their kind, not their place: code -> (name, aliases, what a
+# member's full name contains). A card of any member matches the group.
+RURAL_GROUPS: Dict[str, tuple] = {
+    "RURAL_CREDIT": ("农村信用社", ("农信社", "农村信用社", "信用社", "农村信用合作社", "农信", "信合",
+                                    "农村信用联社", "信用联社"),
+                     ("信用社", "信用联社", "信用联合社", "农信", "信合")),
+    "RURAL_COMMERCIAL": ("农村商业银行", ("农商行", "农商银行", "农村商业银行", "农商"),
+                         ("农村商业银行", "农商银行", "农商行")),
+}
+
 _FILLER_SUFFIXES = ("借记卡", "储蓄卡", "银行卡", "的卡", "卡", "的")
+_FILLER_PREFIXES = ("我的卡是", "新卡是", "开户行是", "开户银行是", "银行是", "我用的是", "我用", "用的是",
+                    "开在", "办在", "是在", "在", "就是", "是")
+# Homophones merchants' input methods produce for 行 in 银行 (yín háng).
+_HANG_TYPOS = re.compile("银[航杭吭沆绗桁珩衡恒形型]")
+# Traditional characters of bank names (Hong Kong, Taiwan and older keyboards).
+_TRADITIONAL = str.maketrans("國銀農業設發東廣華興儲郵聯匯滙開戶", "国银农业设发东广华兴储邮联汇汇开户")
 _COMPANY_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司")
 _BRANCH_SUFFIXES = ("分行", "支行", "营业部", "分理处", "储蓄所")
 _SPACES = re.compile(r"\s+")
@@ -89,7 +118,8 @@ def _names() -> Dict[str, str]:
 
 
 def _key(text: str) -> str:
-    return _SPACES.sub("", to_halfwidth(text)).casefold()
+    key = _SPACES.sub("", to_halfwidth(text)).casefold().translate(_TRADITIONAL)
+    return _HANG_TYPOS.sub("银行", key)
 
 
 def _derived_names(name: str) -> list:
@@ -100,6 +130,20 @@ def _derived_names(name: str) -> list:
             forms.append(name[: -len(suffix)])
     if name.startswith("中国") and name.endswith("银行") and len(name) > len("中国银行"):
         forms.append(name[len("中国"):])
+    # 上海农村商业银行 is called 上海农商银行 and 上海农商行
+    if name.endswith("农村商业银行") and len(name) > len("农村商业银行"):
+        place = name[: -len("农村商业银行")]
+        forms += [place + "农商银行", place + "农商行"]
+    if name.endswith("农商银行") and len(name) > len("农商银行"):
+        forms.append(name[: -len("银行")] + "行")
+    # 浙江省农村信用社联合社 is called 浙江农信社, 浙江省农信, 浙江农信 ...
+    for suffix in ("农村信用社联合社", "农村信用联合社", "农村信用社", "农村信用联社"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            place = name[: -len(suffix)]
+            places = {place, place[:-1]} if place.endswith("省") and len(place) > 2 else {place}
+            for where in sorted(places):
+                forms += [where + "农信社", where + "农信", where + "农村信用社", where + "信用社"]
+            break
     return forms
 
 
@@ -116,6 +160,9 @@ def _aliases() -> Dict[str, Bank]:
     for code, name in names.items():
         for form in _derived_names(name):
             table.setdefault(form, Bank(code, name))
+    for code, (name, aliases, _) in RURAL_GROUPS.items():
+        for alias in aliases:
+            table.setdefault(alias, Bank(code, name))
     return table
 
 
@@ -150,7 +197,22 @@ def _strip_fillers(key: str) -> str:
     return key
 
 
+def _strip_prefixes(key: str) -> str:
+    for prefix in _FILLER_PREFIXES:
+        if key.startswith(prefix) and len(key) > len(prefix) + 1:
+            return key[len(prefix):]
+    return key
+
+
 def _find(key: str) -> Bank | None:
+    bank = _find_name(key)
+    stripped = _strip_prefixes(key)
+    if bank is None and stripped != key:
+        bank = _find_name(stripped)
+    return bank
+
+
+def _find_name(key: str) -> Bank | None:
     table = _lookup()
     for candidate in (key, _strip_fillers(key)):
         bank = table.get(candidate)
@@ -190,7 +252,9 @@ def is_valid(text: object) -> bool:
 
 
 def bank_name(code: str) -> str:
-    """Full Chinese name for a table bank code; raises Invalid(bank_unknown)."""
+    """Full Chinese name for a table bank code (or a RURAL_GROUPS code); raises Invalid(bank_unknown)."""
+    if isinstance(code, str) and code in RURAL_GROUPS:
+        return RURAL_GROUPS[code][0]
     name = _names().get(code) if isinstance(code, str) else None
     if name is None:
         raise Invalid(Reason.BANK_UNKNOWN)
@@ -204,4 +268,7 @@ def same_bank(code_a: str, code_b: str) -> bool:
     if code_a == code_b:
         return True
     names = _names()
+    for group, member in ((code_a, code_b), (code_b, code_a)):
+        if group in RURAL_GROUPS:
+            return any(word in names.get(member, "") for word in RURAL_GROUPS[group][2])
     return code_a in names and names.get(code_a) == names.get(code_b)

@@ -53,9 +53,20 @@ class Reason(str, Enum):
     PHONE_FORMAT = "phone_format"
     NAME_LENGTH = "name_length"
     NAME_FORMAT = "name_format"
+    NAME_SELF_REFERENCE = "name_self_reference"  # "就是我本人": the operator's name, not a name
     MERCHANT_ID_FORMAT = "merchant_id_format"
     OTP_FORMAT = "otp_format"
     REQUEST_ID_FORMAT = "request_id_format"
+    # Free-text answers of the change form (route, change reason, opening branch, confirmation)
+    ROUTE_UNKNOWN = "route_unknown"  # neither online nor offline (or both)
+    REASON_LENGTH = "reason_length"  # an "other" reason of fewer than 2 or more than 100 characters
+    REASON_FORMAT = "reason_format"  # no Chinese at all
+    REASON_QUESTION = "reason_question"  # a question, not a reason
+    REASON_UNCLEAR = "reason_unclear"  # a greeting, thanks, a command, a long number: no reason
+    BRANCH_FORMAT = "branch_format"  # no branch word (支行, 分行 ...) after a place, or a question
+    BRANCH_LENGTH = "branch_length"
+    BRANCH_NOT_KNOWN = "branch_not_known"  # "不知道支行": say where to find it
+    CONFIRMATION_UNCLEAR = "confirmation_unclear"  # neither yes nor no to the summary
 
     @property
     def response(self) -> str:

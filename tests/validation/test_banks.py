@@ -111,3 +111,34 @@ def test_bank_name():
     assert banks.bank_name("CMB") == "招商银行"
     with pytest.raises(Invalid):
         banks.bank_name("NOPE")
+
+
+@pytest.mark.parametrize(
+    "typed, code",
+    [
+        ("工行", "ICBC"), ("建行", "CCB"), ("招行", "CMB"), ("邮储", "PSBC"), ("中国银行", "BOC"),
+        ("宁波银行", "NBBANK"),
+        # typos of the input method (航 for 行) and traditional characters
+        ("招商银航", "CMB"), ("建设银杭", "CCB"), ("中國銀行", "BOC"), ("中國農業銀行", "ABC"),
+        # rural banks: the usual short forms, and the two kinds without a place
+        ("上海农商银行", "SHRCB"), ("上海农商行", "SHRCB"), ("深圳农商行", "SRCB"), ("浙江农信", "ZJNX"),
+        ("浙江省农信社", "ZJNX"), ("农信社", "RURAL_CREDIT"), ("农村信用社", "RURAL_CREDIT"),
+        ("农商行", "RURAL_COMMERCIAL"),
+        # words around the name
+        ("是工行的", "ICBC"), ("开在建行", "CCB"), ("我的卡是招行的", "CMB"),
+    ],
+)
+def test_what_merchants_type(typed, code):
+    assert banks.normalize_bank(typed).code == code
+
+
+def test_a_group_matches_any_of_its_banks():
+    assert banks.same_bank("RURAL_CREDIT", "ZJNX") and banks.same_bank("ZJNX", "RURAL_CREDIT")
+    assert banks.same_bank("RURAL_COMMERCIAL", "SHRCB")
+    assert not banks.same_bank("RURAL_CREDIT", "ICBC") and not banks.same_bank("RURAL_COMMERCIAL", "ZJNX")
+    assert banks.bank_name("RURAL_CREDIT") == "农村信用社"
+
+
+@pytest.mark.parametrize("typed", ["火星银行", "银行", "在", "农业发展银行", "是"])
+def test_still_unknown(typed):
+    assert not banks.is_valid(typed)

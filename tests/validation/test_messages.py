@@ -12,13 +12,17 @@ from bot.responses import DOMAIN_FILE, response_text
 from bot.validation import (
     bank_card,
     banks,
+    branch,
+    confirmation,
     corporate_account,
     identifiers,
     licence,
     messages,
     person_name,
     phone,
+    reason,
     resident_id,
+    route,
 )
 from bot.validation.errors import Invalid, Reason
 from bot.validation.messages import response_for
@@ -57,6 +61,16 @@ SAMPLES = {
     Reason.MERCHANT_ID_FORMAT: lambda: identifiers.validate_merchant_id("8221"),
     Reason.OTP_FORMAT: lambda: identifiers.validate_otp("12345"),
     Reason.REQUEST_ID_FORMAT: lambda: identifiers.validate_request_id("CR20261131-7Q4K"),
+    Reason.NAME_SELF_REFERENCE: lambda: person_name.validate("就是我本人"),
+    Reason.ROUTE_UNKNOWN: lambda: route.validate("线上线下有什么区别"),
+    Reason.REASON_LENGTH: lambda: reason.validate("换" * 101),
+    Reason.REASON_FORMAT: lambda: reason.validate("ok?"),
+    Reason.REASON_QUESTION: lambda: reason.validate("审核要几天？"),
+    Reason.REASON_UNCLEAR: lambda: reason.validate("谢谢"),
+    Reason.BRANCH_FORMAT: lambda: branch.validate("今天天气怎么样"),
+    Reason.BRANCH_LENGTH: lambda: branch.validate("浦东" * 30 + "支行"),
+    Reason.BRANCH_NOT_KNOWN: lambda: branch.validate("不知道支行"),
+    Reason.CONFIRMATION_UNCLEAR: lambda: confirmation.validate("你好"),
 }
 
 PLACEHOLDER = re.compile(r"{(\w+)}")

@@ -52,3 +52,30 @@ def test_format(typed):
     with pytest.raises(Invalid) as caught:
         person_name.validate(typed)
     assert caught.value.reason is Reason.NAME_FORMAT
+
+
+@pytest.mark.parametrize(
+    "typed, name",
+    [
+        ("阿卜杜·热合曼", "阿卜杜·热合曼"), ("阿卜杜・热合曼", "阿卜杜·热合曼"), ("阿卜杜•热合曼", "阿卜杜·热合曼"),
+        ("阿卜杜‧热合曼", "阿卜杜·热合曼"), ("阿卜杜。热合曼", "阿卜杜·热合曼"), ("阿卜杜.热合曼", "阿卜杜·热合曼"),
+        ("户名是张伟", "张伟"), ("持卡人：张伟", "张伟"), ("我叫张伟", "张伟"), ("张伟。", "张伟"),
+        ("新卡户名为阿卜杜·热合曼", "阿卜杜·热合曼"),
+    ],
+)
+def test_what_merchants_type(typed, name):
+    assert person_name.validate(typed) == name
+
+
+@pytest.mark.parametrize("typed", ["就是我本人", "我本人", "是我自己", "我的卡", "本人", "是我本人的卡", "用我自己的",
+                                   "是的，就是我本人"])
+def test_self_reference(typed):
+    assert person_name.is_self_reference(typed)
+    with pytest.raises(Invalid) as caught:
+        person_name.validate(typed)
+    assert caught.value.reason is Reason.NAME_SELF_REFERENCE
+
+
+@pytest.mark.parametrize("typed", ["张伟", "不是我", "我老婆的卡", "是", "", None])
+def test_not_self_reference(typed):
+    assert not person_name.is_self_reference(typed)

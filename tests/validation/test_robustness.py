@@ -13,18 +13,22 @@ from hypothesis import strategies as st
 from bot.validation import (
     bank_card,
     banks,
+    branch,
+    confirmation,
     corporate_account,
     identifiers,
     licence,
     normalize,
     person_name,
     phone,
+    reason,
     resident_id,
+    route,
 )
 from bot.validation.errors import Invalid
 
 MODULES = [normalize, resident_id, licence, banks, bank_card, corporate_account, phone, person_name,
-           identifiers]
+           identifiers, route, reason, branch, confirmation]
 
 
 def _value_parameters(function) -> list:
