@@ -327,6 +327,22 @@ def change_conversations(var_dir: Path, merchants: Sequence[DemoMerchant]) -> di
             "duplicated": sum(max(0, len(filed[merchant.number]) - 1) for merchant in merchants)}
 
 
+# Simulated merchants (tests/simulation/merchant.py): the happy path and six detours, answers drawn
+# from the phrasing tables, each conversation a merchant of its own (numbered from 20000).
+SIMULATED_CONVERSATIONS = 200
+SIMULATION_CONCURRENCY = 2  # one per core: latency stays a merchant's, not a queue's
+
+
+def simulated_merchants(var_dir: Path) -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))  # the simulation and the phrasing tables live there
+    from simulation.merchant import run_conversations
+
+    run = run_conversations(BASE, var_dir, SIMULATED_CONVERSATIONS, concurrency=SIMULATION_CONCURRENCY)
+    run["failures"] = [f"{c.scenario} ({c.merchant}): ended {c.end}, {c.error or ''} silent after {c.silent}; "
+                       f"last: {' | '.join(c.transcript[-4:])}" for c in run["failures"]]
+    return run
+
+
 def group_rss_mb(pgid: int) -> float:
     """Resident memory of every process in a process group (a server and its workers)."""
     total_kb = 0
@@ -430,6 +446,7 @@ def render(results: dict) -> str:
           f"| {run['wall_s']:.1f} s | {len(run['errors'])} | {run['filed']} ({run['lost']}, {run['duplicated']}) |"
           for name, run in results["changes"].items()],
         "",
+        *render_simulation(results.get("simulation")),
         *bench_channels.render(results["channels"]),
         "## Misread examples",
         "",
@@ -441,6 +458,32 @@ def render(results: dict) -> str:
         "",
     ]
     return "\n".join(lines) + "\n" + NOTES
+
+
+def render_simulation(sim: Optional[dict]) -> List[str]:
+    if not sim:
+        return []
+    return [
+        "## Simulated merchants",
+        "",
+        f"{sim['conversations']} conversations of tests/simulation/merchant.py over REST, "
+        f"{SIMULATION_CONCURRENCY} at a time: the happy path and six",
+        "detours (correction, FAQ mid-form, cancel, human then back to the bot, wrong code, credit card",
+        "first) in turn, each answer drawn at random (fixed seed) from the phrasing tables of tests/phrasings/.",
+        "A conversation completes when it ends as its scenario expects with a reply to every message.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| completion rate | {sim['completion_rate']:.1%} ({sim['completed']}/{sim['conversations']}) |",
+        f"| by scenario | {', '.join(f'{name} {share}' for name, share in sim['by_scenario'].items())} |",
+        f"| merchant turns to file: happy path (max) | {sim['happy_path_turns_max']} |",
+        f"| merchant turns to file: all filed (mean / max) | {sim['turns_to_file_mean']:.1f} / {sim['turns_to_file_max']} |",
+        f"| turn latency p50 / p95 | {sim['p50_ms']:.0f} ms / {sim['p95_ms']:.0f} ms ({sim['merchant_turns']} turns) |",
+        f"| merchant messages without a reply | {sim['silent_turns']} |",
+        "",
+        *[f"- failed: {failure}" for failure in sim["failures"][:10]],
+        "",
+    ]
 
 
 def log(line: str) -> None:
@@ -526,6 +569,13 @@ def main() -> int:
                   f"{run['duplicated']} duplicated)", flush=True)
             for error in run["errors"]:
                 print(f"[bench]   error: {error}", flush=True)
+        results["simulation"] = simulated_merchants(var_dir)
+        sim = results["simulation"]
+        print(f"[bench] simulated merchants: {sim['completed']}/{sim['conversations']} as expected "
+              f"({sim['completion_rate']:.1%}), happy path {sim['happy_path_turns_max']} turns, "
+              f"p50 {sim['p50_ms']:.0f} ms, p95 {sim['p95_ms']:.0f} ms", flush=True)
+        for failure in sim["failures"][:20]:
+            print(f"[bench]   failed: {failure}", flush=True)
         children = json.loads((var_dir / "run" / "serve.json").read_text())["children"]
         results["rss_rasa_mb"] = group_rss_mb(children["Rasa server"])
         results["rss_actions_mb"] = group_rss_mb(children["action server"])
