@@ -41,8 +41,11 @@ from bot.dialogue.turns import Checked, Decision
 from bot.filing import same_name
 from bot.masking import mask_number
 from bot.prechecks import find_merchant
-from bot.validation import bank_card, banks, corporate_account, identifiers, licence, person_name, resident_id
-from bot.validation.errors import Invalid
+from bot.validation import (
+    bank_card, banks, branch, confirmation, corporate_account, identifiers, licence, person_name, reason, resident_id,
+    route,
+)
+from bot.validation.errors import Invalid, Reason
 from bot.validation.messages import response_for
 
 MAX_FAILURES = 3
@@ -267,8 +270,6 @@ class ValidateIdentifyForm(ValidatedForm, FormValidationAction):
         return {"identify_code": "verified", "merchant_verified": True}
 
 
-ROUTES = {"online": ("线上", "在线", "这里", "网上", "聊天", "online"),
-          "offline": ("线下", "网点", "柜台", "当面", "营业厅", "offline")}
 BRANCH_UNKNOWN = "未提供（由审核人员向银行核实）"
 
 
@@ -290,17 +291,17 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
         return [slot for slot in domain_slots if needs_licence or slot != "license_number"]
 
     def check_route(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
-        text = _text(value).lower()
-        for route, words in ROUTES.items():
-            if any(word in text for word in words):
-                return route
-        raise Refused("utter_route_unknown")
+        try:
+            return route.validate(_text(value))
+        except Invalid as error:
+            raise refused_by(error)
 
     def check_change_reason(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Any:
-        text = _text(value).strip()
-        if not 2 <= len(text) <= 100 or not re.search(r"[\u4e00-\u9fff]", text):
-            raise Refused("utter_reason_invalid")
-        return text if text in REASON_BUTTONS else Weak(text)
+        try:
+            given = reason.validate(_without_question(_text(value)))
+        except Invalid as error:
+            raise refused_by(error)
+        return given.value if given.strong else Weak(given.value)
 
     def check_holder_id_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
         try:
@@ -369,7 +370,7 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
                 if name != merchant.business_name:
                     raise Refused("utter_corporate_name_mismatch", business_name=merchant.business_name)
                 return name
-            if merchant is not None and _is_self_reference(_text(value)):
+            if merchant is not None and person_name.is_self_reference(_text(value)):
                 return merchant.legal_person_name
             try:
                 name = person_name.validate(_text(value))
@@ -380,16 +381,22 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
                 return Weak(name)
         return name  # the operator's own name: as good as a checksum
 
-    def check_opening_branch(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Any:
-        text = re.sub(r"\s+", "", _text(value))
-        if _BRANCH_UNKNOWN_WORDS.search(text):
-            raise Refused("utter_branch_unknown_help").not_counted()
-        if not 2 <= len(text) <= 50 or not re.search(r"[\u4e00-\u9fff]", text):
-            raise Refused("utter_branch_invalid")
-        return text if _BRANCH_WORDS.search(text) else Weak(text)
+    def check_opening_branch(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
+        if branch.is_unknown(_text(value)):
+            # Where to find it, and a button to leave it to the review: no failure of the merchant's.
+            raise refused_by(Invalid(Reason.BRANCH_NOT_KNOWN)).not_counted()
+        try:
+            return branch.validate(_without_question(_text(value)))
+        except Invalid as error:
+            raise refused_by(error)
 
     def check_change_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[str, Any]:
-        if value is True:
+        if not isinstance(value, bool):
+            try:
+                value = confirmation.validate(_text(value))
+            except Invalid as error:
+                raise refused_by(error)
+        if value:
             from bot.filing import new_idempotency_key
 
             return {"change_confirmed": True, "idempotency_key": new_idempotency_key()}
@@ -397,14 +404,13 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
         return {"change_confirmed": None}
 
 
-REASON_BUTTONS = ("原卡丢失", "原卡已注销", "更换开户银行", "商户名称变更", "其他原因")
-_BRANCH_WORDS = re.compile(r"(支行|分行|营业部|分理处|储蓄所|营业所|信用社|营业室|网点|支社|分社)")
-_BRANCH_UNKNOWN_WORDS = re.compile(r"(不知道|不清楚|不记得|记不得|忘了|查不到|不确定)")
+# A question put around a value ("浦东支行可以吗？"): the value is checked without it, and the
+# turn-taking (bot/dialogue/turns.py) asks whether it was the answer or a question.
+_QUESTION_TAIL = re.compile(r"(可以吗|行吗|对吗|是吗|对不对|行不行|可不可以|吗|呢|吧)?[?？。.!！\s]*$")
 
 
-def _is_self_reference(text: str) -> bool:
-    return bool(re.fullmatch(r"(就是|是)?(我|我本人|本人|我自己|自己)(本人)?(的卡|的)?[。.!！]?", text.strip()))
-
+def _without_question(text: str) -> str:
+    return _QUESTION_TAIL.sub("", text.strip()) or text
 
 class ValidateSignForm(ValidatedForm, FormValidationAction):
     interruptions = COMMON_INTERRUPTIONS | {"check_status", "correct_info"}
