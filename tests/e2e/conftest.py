@@ -162,16 +162,14 @@ def fresh_merchant(assistant: Assistant) -> tuple[str, str]:
 
     The SMS limits (60 s between codes, 5 an hour, 10 a day per phone) hold in tests too, so tests
     that identify many times each take a load-test merchant (bot/demo.py: micro, operator 张伟, ID
-    310101198503171233, current card ABC) instead of reusing the nine demo merchants."""
-    from bot.db.engine import make_engine, session_factory, session_scope
-    from bot.demo import load_test_merchant, seed_load_test_merchants
+    310101198503171233, current card ABC) instead of reusing the nine demo merchants. Seeded by the
+    CLI with the assistant's var dir, so the rows are encrypted with its key."""
+    from bot.demo import load_test_merchant
 
     index = next(_next_load_test_merchant)
-    engine = make_engine(f"sqlite:///{assistant.var_dir / 'bot.db'}")
-    try:
-        with session_scope(session_factory(engine)) as session:
-            seed_load_test_merchants(session, 1, start=index)
-    finally:
-        engine.dispose()
+    env = {**os.environ, "BOT_VAR_DIR": str(assistant.var_dir), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+    env.pop("DATABASE_URL", None)
+    subprocess.run([sys.executable, "-m", "bot", "demo", "seed-load-test", "--count", "1", "--start", str(index)],
+                   env=env, cwd=PROJECT_ROOT, check=True, capture_output=True)
     merchant = load_test_merchant(index)
     return merchant.number, merchant.phone

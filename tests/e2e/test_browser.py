@@ -16,7 +16,9 @@ from typing import Iterator
 import pytest
 
 from bot import webtoken
+from bot.channels.safety_net import INTERNAL_ERROR_RESPONSE
 from bot.identity import webchat_conversation_id
+from bot.responses import response_text
 from bot.settings import PROJECT_ROOT
 from e2e.conftest import _free_port, start_assistant, stop_assistant
 from e2e.test_change_conversation import CODE, requests_of
@@ -89,7 +91,10 @@ class ChatPage:
     def _answer_after(self, seen: int) -> str:
         self.answers.nth(seen).wait_for()
         self.page.locator("#typing").wait_for(state="hidden")  # the turn is complete
-        return "\n".join(self.answers.all_inner_texts()[seen:])
+        answer = "\n".join(self.answers.all_inner_texts()[seen:])
+        # The dialogue's own answer, not the channel's apology for a turn that produced none.
+        assert answer.strip() != response_text(INTERNAL_ERROR_RESPONSE), "the dialogue gave no reply"
+        return answer
 
     def say(self, text: str) -> str:
         seen = self.answers.count()

@@ -14,6 +14,7 @@ from typing import Iterator, List, Tuple
 import pytest
 from sqlalchemy import create_engine, text
 
+from bot.channels.safety_net import INTERNAL_ERROR_RESPONSE
 from bot.responses import response_text
 from bot.settings import PROJECT_ROOT
 from bot.wechat.protocol import parse_flat_xml
@@ -79,7 +80,10 @@ class Follower:
         before = len(self.fake.messages_to(self.openid))
         assert self.post(xml) == (200, "success")
         self._wait_processed(dedup_key)
-        return self.fake.messages_to(self.openid)[before:]
+        replies = self.fake.messages_to(self.openid)[before:]
+        # Every push gets the dialogue's own answer, not the channel's apology for silence.
+        assert replies and replies != [response_text(INTERNAL_ERROR_RESPONSE)], f"no reply from the dialogue: {replies}"
+        return replies
 
     def say(self, message: str) -> str:
         msg_id = int(time.time() * 1000)
