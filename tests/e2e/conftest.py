@@ -153,23 +153,3 @@ def _is_zombie(pid: int) -> bool:
     except (OSError, IndexError):
         return True
 
-
-_next_load_test_merchant = iter(range(10, 1000))
-
-
-def fresh_merchant(assistant: Assistant) -> tuple[str, str]:
-    """A merchant of its own for one test conversation: (merchant number, registered phone).
-
-    The SMS limits (60 s between codes, 5 an hour, 10 a day per phone) hold in tests too, so tests
-    that identify many times each take a load-test merchant (bot/demo.py: micro, operator 张伟, ID
-    310101198503171233, current card ABC) instead of reusing the nine demo merchants. Seeded by the
-    CLI with the assistant's var dir, so the rows are encrypted with its key."""
-    from bot.demo import load_test_merchant
-
-    index = next(_next_load_test_merchant)
-    env = {**os.environ, "BOT_VAR_DIR": str(assistant.var_dir), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
-    env.pop("DATABASE_URL", None)
-    subprocess.run([sys.executable, "-m", "bot", "demo", "seed-load-test", "--count", "1", "--start", str(index)],
-                   env=env, cwd=PROJECT_ROOT, check=True, capture_output=True)
-    merchant = load_test_merchant(index)
-    return merchant.number, merchant.phone
