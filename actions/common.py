@@ -120,19 +120,23 @@ def incoming_message(tracker: Tracker) -> Message:
 
 
 def bank_named_in_change(tracker: Tracker) -> Optional[banks.Bank]:
-    """The bank the merchant last named since this change started ("换成招商银行的卡"), if any."""
-    for event in reversed(tracker.events):
-        if event.get("event") == "action" and event.get("name") in ("action_start_change", "action_after_identify"):
-            return None
-        if event.get("event") != "user":
-            continue
-        for entity in reversed((event.get("parse_data") or {}).get("entities") or []):
-            if entity.get("entity") == "bank":
-                try:
-                    return banks.normalize_bank(entity.get("value"))
-                except Invalid:
-                    continue
-    return None
+    """The bank the merchant last named since this change started ("换成招商银行的卡"), if any; the
+    answer to the branch question names a bank too, but says where the account is, not which card."""
+    named, asked = None, None
+    for event in tracker.events:
+        kind = event.get("event")
+        if kind == "action" and event.get("name") in ("action_start_change", "action_after_identify"):
+            named = None
+        elif kind == "slot" and event.get("name") == "requested_slot":
+            asked = event.get("value")
+        elif kind == "user" and asked != "opening_branch":
+            for entity in (event.get("parse_data") or {}).get("entities") or []:
+                if entity.get("entity") == "bank":
+                    try:
+                        named = banks.normalize_bank(entity.get("value"))
+                    except Invalid:
+                        continue
+    return named
 
 
 def hand_off(tracker: Tracker, reason: str, *, resume_form: Optional[str] = None,

@@ -86,3 +86,40 @@ def test_filing_twice_with_one_key_files_once(demo_db):
     with session_scope() as session:
         filed = list_requests(session, "822100000000001")
     assert len(filed) == 1 and filed[0]["card_last4"] == "0124"
+
+
+def _user(text: str, bank: str | None = None) -> dict:
+    entities = [{"entity": "bank", "value": bank}] if bank else []
+    return {"event": "user", "text": text, "parse_data": {"entities": entities}}
+
+
+def test_the_bank_named_earlier_is_the_last_one_outside_the_branch_answer():
+    from actions.common import bank_named_in_change
+
+    events = [{"event": "action", "name": "action_after_identify"},
+              {"event": "slot", "name": "requested_slot", "value": "change_reason"},
+              _user("不想用这家了，换成招商银行", "招商银行"),
+              {"event": "slot", "name": "requested_slot", "value": "opening_branch"},
+              _user("工商银行上海浦东支行", "工商银行")]
+    tracker = Tracker("t", {}, {}, events, False, None, {}, "action_listen")
+    assert bank_named_in_change(tracker).name == "招商银行"
+    # A new change forgets the banks of the previous one.
+    tracker = Tracker("t", {}, {}, events + [{"event": "action", "name": "action_start_change"}], False, None, {},
+                      "action_listen")
+    assert bank_named_in_change(tracker) is None
+
+
+def test_a_card_of_another_bank_than_the_one_named_keeps_the_card_and_asks_about_the_bank(demo_db):
+    from actions.common import bank_named_in_change  # noqa: F401 (the form reads the events below)
+
+    events = [{"event": "action", "name": "action_after_identify"},
+              {"event": "slot", "name": "requested_slot", "value": "new_account_number"},
+              _user("招商银行的卡 6216604000000000568", "招商银行")]
+    tracker = Tracker("actions-test", {"merchant_number": "822100000000001", "merchant_verified": True},
+                      {"text": "招商银行的卡 6216604000000000568", "intent": {"name": "inform", "confidence": 0.9}},
+                      events, False, None, {"name": "change_form"}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    slots = _validate(ValidateChangeForm(), "new_account_number", "6216604000000000568", dispatcher, tracker)
+    assert slots["new_account_number"] == "6216604000000000568" and slots["new_bank"] is None
+    assert slots["bin_bank"] == "中国银行" and slots["named_bank"] == "招商银行"
+    assert _responses(dispatcher) == ["utter_card_identified"]
