@@ -140,7 +140,7 @@ class ValidatedForm:
         elif message.intent == "skip_for_later" and slot in self.skippable:
             dispatcher.utter_message(response=f"utter_{slot}_skipped")
             return [SlotSet(slot, self.skippable[slot])] + clear_pending
-        if turns.must_interrupt(message, slot) and message.intent in self.interruptions:
+        if message.intent == "clarified_as_question" and "clarified_as_question" in self.interruptions:
             turn.rejected = True
             return [SlotSet(slot, None)]  # undo the raw text the slot mapping put there
 
@@ -159,7 +159,7 @@ class ValidatedForm:
             decision = Decision.REFUSE if refusal is not None else Decision.ANSWER
         if decision is Decision.INTERRUPT:
             turn.rejected = True
-            return [SlotSet(slot, None)]
+            return [SlotSet(slot, None)]  # undo the raw text the slot mapping put there
         if decision is Decision.CLARIFY:
             return [SlotSet(slot, None), SlotSet(PENDING_CLARIFICATION, _clarification(slot, value, message, tracker))]
         dispatcher.messages.extend(checked_by.messages)

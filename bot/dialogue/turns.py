@@ -5,11 +5,11 @@ time, is simply the answer: `网上办` is the route even if it reads like the o
 `店铺转让给别人了` is the reason even if it looks like a security question. So a form decides each
 message in this order:
 
-1. Clear interruptions interrupt before anything is checked: cancel, a human, a complaint,
-   "say that again", going back to the bot ... (`ALWAYS_INTERRUPT`), unless the classifier was
-   unsure and the message also makes a good value, then we ask (`CLARIFY`).
-2. Otherwise the message is checked as the requested value. A value that passes is the answer,
-   whatever the intent, except:
+1. The message is checked as the requested value (a correction of another value excepted).
+2. A value that passes is the answer, whatever the intent, except:
+   - the classifier heard a clear interruption (cancel, a human, a complaint, "say that again",
+     `ALWAYS_INTERRUPT`): a value with a shape is asked about (`CLARIFY`: "找不到了" may be the
+     lost card or a wish to stop), free text interrupts;
    - it also reads as a real question (a question mark or question words) and the classifier heard
      a question: we ask "您是想……还是……？" with two buttons (`CLARIFY`);
    - it is only a weak value (free text, a plain name) and the classifier is confident it is
@@ -73,9 +73,6 @@ ALWAYS_INTERRUPT: FrozenSet[str] = frozenset({
 QUESTIONS: FrozenSet[str] = frozenset({"faq", "check_status", "bot_challenge", "out_of_scope", "enable_2fa"})
 SMALL_TALK: FrozenSet[str] = frozenset({"greet", "thank", "goodbye"})
 
-# Below this confidence, or this close to the runner-up, the classifier is unsure.
-SURE_CONFIDENCE = 0.6
-CLOSE_MARGIN = 0.15
 # A weak value (free text) loses against a question or small talk the classifier is this sure of.
 WEAK_VALUE_LOSES_ABOVE = 0.7
 
@@ -101,35 +98,24 @@ def reads_as_question(text: str) -> bool:
     return any(match.group(0) not in ("吗", "么", "呢") for match in _QUESTION_WORDS.finditer(text))
 
 
-def classifier_unsure(message: Message) -> bool:
-    return (message.confidence < SURE_CONFIDENCE
-            or message.confidence - message.runner_up_confidence < CLOSE_MARGIN)
-
-
-def must_interrupt(message: Message, slot: str) -> bool:
-    """Before any check: a clear interruption the classifier is sure of, or a correction that
-    names another field than the one asked ("卡号输错了" while asked for the branch)."""
-    if message.intent in ALWAYS_INTERRUPT and not classifier_unsure(message):
-        return True
-    return message.intent == "correct_info" and names_other_field(message.text, slot)
-
-
 def decide(message: Message, slot: str, checked: Checked, *, value_is_final: bool = False) -> Decision:
     """What to do with `message` while the form asks for `slot` (see the module docstring).
 
     value_is_final: a valid value is always the answer, never questioned (codes and the merchant
     number: checking them already sent or consumed a code).
     """
-    if must_interrupt(message, slot):
-        return Decision.INTERRUPT
     intent = message.intent
+    if intent == "correct_info" and names_other_field(message.text, slot):
+        return Decision.INTERRUPT  # "卡号输错了" while asked for the branch
     if checked is Checked.INVALID:
         if intent in ALWAYS_INTERRUPT or intent in QUESTIONS or intent in SMALL_TALK or intent == "correct_info":
             return Decision.INTERRUPT
         return Decision.REFUSE
     if value_is_final:
         return Decision.ANSWER
-    if intent in ALWAYS_INTERRUPT:  # the classifier was unsure (else must_interrupt said so)
+    if intent in ALWAYS_INTERRUPT:
+        # "找不到了" may be the lost card or a wish to stop: a value with a shape is worth a question;
+        # free text that passed only because anything passes is not.
         return Decision.CLARIFY if checked is Checked.STRONG else Decision.INTERRUPT
     if intent in QUESTIONS and reads_as_question(message.text):
         return Decision.CLARIFY
