@@ -12,7 +12,7 @@ Guarantees, like the REST channel's (bot/channels/rest.py) and more:
 - a body is read whole up to 1 MB (`MAX_BODY_BYTES`, room for 100,000 Chinese characters in safe
   mode); a bigger one is read no further, and the follower (FromUserName at the start of the body,
   or the `openid` WeChat adds to the URL) gets the too-long message as the passive reply at once;
-  413 only when nobody can be told;
+  413 only when nobody can be told, or beyond 16 MB (`MAX_READ_BYTES`), where reading stops;
 - each push is processed once, whichever worker or process WeChat's retries reach (the database
   decides, `bot.wechat.store.record_inbound`);
 - a message longer than MAX_MESSAGE_CHARS becomes the too-long intent; a failing dialogue gets the
@@ -118,7 +118,7 @@ class WeChatInput(InputChannel):
             try:
                 self._refuse_if_misconfigured()
                 self._verify_query(request.args)
-                body = await _read_body(request, self.config.max_body_bytes)
+                body = await _read_body(request, self.config.max_body_bytes, self.config.max_read_bytes)
                 if not body.whole:
                     return self._too_long_at_once(body, request.args)
                 message = self._authentic_message(body.head, request.args)
@@ -167,12 +167,14 @@ class WeChatInput(InputChannel):
         whoever sent the push, and nobody else can receive it). The dialogue never sees it, no
         retry record is kept (there is no MsgId to read), and the answer is immediate, so WeChat
         does not retry. Nobody to tell (no follower in the body's start or the URL): 413."""
+        if body.cut_off:
+            raise RequestRefused(413, f"body over {self.config.max_read_bytes} bytes: not read further")
         leading = protocol.leading_fields(body.head)
         openid = leading.get("FromUserName") or query.get("openid") or ""
         if not protocol.OPENID_PATTERN.match(openid):
             raise RequestRefused(413, f"body over {self.config.max_body_bytes} bytes from an unknown follower")
-        logger.warning("WeChat push of %s bytes from %s is over %d bytes: answered that it is too long",
-                       body.size_text, _short(openid), self.config.max_body_bytes)
+        logger.warning("WeChat push of %d bytes from %s is over %d bytes: answered that it is too long",
+                       body.size, _short(openid), self.config.max_body_bytes)
         return self._passive_text(openid, leading.get("ToUserName", ""), response_text("utter_message_too_long"))
 
     async def _accept(self, message: InboundMessage, on_new_message: OnNewMessage) -> HTTPResponse:
@@ -373,30 +375,31 @@ class _Body:
     head: bytes  # the body, or its first `max_bytes` bytes when it is longer
     size: int  # bytes received
     whole: bool  # head is the whole body
-    cut_off: bool = False  # Sanic stopped the body at its REQUEST_MAX_SIZE (100 MB by default)
-
-    @property
-    def size_text(self) -> str:
-        return f"over {self.size}" if self.cut_off else str(self.size)
+    cut_off: bool = False  # reading stopped at `max_read` bytes: the sender was still going
 
 
-async def _read_body(request: Request, max_bytes: int) -> _Body:
+async def _read_body(request: Request, max_bytes: int, max_read: int) -> _Body:
     """The body, keeping no more than its first `max_bytes` bytes: the rest is counted and dropped
-    as it arrives. Reading to the end (rather than answering early) is what Sanic would do anyway
-    after the answer, and lets the sender read our answer once it has finished sending. Sanic's
-    REQUEST_MAX_SIZE bounds how much is read at all."""
+    as it arrives, up to `max_read` bytes (declared or received) where reading stops. Reading to
+    the end rather than answering early lets the sender, WeChat's servers included, read our
+    answer once it has finished sending (and Sanic would read the rest anyway)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_read:
+        return _Body(b"", 0, whole=False, cut_off=True)
     head = bytearray()
     size = 0
     while True:
         try:
             chunk = await request.stream.read()
-        except PayloadTooLarge:
+        except PayloadTooLarge:  # Sanic's own REQUEST_MAX_SIZE, if set lower
             return _Body(bytes(head[:max_bytes]), size, whole=False, cut_off=True)
         if chunk is None:
             break
         size += len(chunk)
         if len(head) <= max_bytes:
             head += chunk[: max_bytes + 1 - len(head)]
+        if size > max_read:
+            return _Body(bytes(head[:max_bytes]), size, whole=False, cut_off=True)
     return _Body(bytes(head[:max_bytes]), size, whole=size <= max_bytes)
 
 

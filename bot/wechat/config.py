@@ -28,6 +28,9 @@ MAX_CLOCK_SKEW_S = 300
 # A bigger body is read no further (what follows is discarded as it arrives) and answered at once
 # with the too-long reply (bot.channels.wechat), so memory stays bounded and nobody goes unanswered.
 MAX_BODY_BYTES = 1024 * 1024
+# What is read of a push at all. Even a pasted book is smaller, and WeChat itself sends nothing
+# near it; a sender going on beyond (Sanic does not bound streamed bodies) is refused with 413.
+MAX_READ_BYTES = 16 * 1024 * 1024
 
 _KEYS = ("token", "app_id", "app_secret", "aes_key", "api_base")
 
@@ -48,6 +51,7 @@ class WeChatConfig:
     token_refresh_margin_s: int = 300
     max_clock_skew_s: int = MAX_CLOCK_SKEW_S
     max_body_bytes: int = MAX_BODY_BYTES
+    max_read_bytes: int = MAX_READ_BYTES
 
     @classmethod
     def from_sources(

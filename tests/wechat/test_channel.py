@@ -6,6 +6,7 @@ import logging
 import time
 from typing import AsyncIterator
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
@@ -266,6 +267,22 @@ async def test_a_huge_body_nobody_can_be_told_about_is_refused_with_413(make_con
     async with serving(WeChatInput(make_config(), sessions), Dialogue()) as endpoint:
         query, _ = plain_pusher.push("<xml/>")
         assert (await endpoint.post(query, b"<" * (2 * 1024 * 1024)))[0] == 413
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_reading_stops_at_the_read_limit_with_413(make_config, sessions, plain_pusher, chunked):
+    # Sanic does not bound a streamed body: without this limit a sender could go on for ever.
+    dialogue = _too_long_dialogue()
+    config = make_config(max_read_bytes=4 * 1024 * 1024)
+    query, body = plain_pusher.push(plain_pusher.text(OPENID, "长" * 2_000_000), openid=OPENID)  # 6 MB
+    async with serving(WeChatInput(config, sessions), dialogue) as endpoint:
+        try:
+            async with endpoint.http.post(endpoint.url, params=query,
+                                          data=_chunked(body) if chunked else body) as reply:
+                status = reply.status
+        except aiohttp.ClientError:
+            status = None  # the server may close while the client is still sending: also refused
+    assert status in (413, None) and dialogue.messages == []
 
 
 async def test_a_huge_body_with_a_forged_signature_is_refused_before_it_is_read(make_config, sessions, plain_pusher):
