@@ -21,6 +21,10 @@ def _story(conversation) -> str:
 
 def test_twenty_simulated_merchants(assistant):
     report = run_conversations(assistant.base_url, assistant.var_dir, CONVERSATIONS, first_merchant=FIRST_MERCHANT)
+    print(f"simulated merchants: {report['completed']}/{report['conversations']} as expected, by scenario "
+          f"{report['by_scenario']}; happy path {report['happy_path_turns_max']} turns, filed in "
+          f"{report['turns_to_file_mean']:.1f} turns on average; turn latency p50 {report['p50_ms']:.0f} ms, "
+          f"p95 {report['p95_ms']:.0f} ms")
     assert report["conversations"] == CONVERSATIONS
     assert set(report["by_scenario"]) == set(SCENARIOS)
     assert report["silent_turns"] == 0, "\n".join(_story(c) for c in report["failures"] if c.silent)

@@ -77,6 +77,13 @@ DETOUR_PLACES = {
 }
 
 
+def _apology() -> str:
+    from bot.channels.safety_net import INTERNAL_ERROR_RESPONSE
+    from bot.responses import response_text
+
+    return response_text(INTERNAL_ERROR_RESPONSE)
+
+
 def _answers(question: str) -> List[phrasings.Phrasing]:
     """The phrasings a micro merchant whose operator is the holder (张伟) answers with: online, a
     debit card, the operator's own name, a known branch, a yes to the summary."""
@@ -168,7 +175,9 @@ class SimulatedMerchant:
         self.result.turns += 1
         said = " / ".join(reply.get("text", "") for reply in replies)
         self.result.transcript += [f"商户: {text}", f"助手: {said}"]
-        if not any(reply.get("text") or reply.get("buttons") or reply.get("image") for reply in replies):
+        # no reply, or only the channels' apology for a turn the dialogue left unanswered
+        if not any(reply.get("text") or reply.get("buttons") or reply.get("image") for reply in replies) \
+                or [reply.get("text") for reply in replies] == [_apology()]:
             self.result.silent.append(text)
         reference = REFERENCE.search(said)
         if reference and self.result.reference is None:
