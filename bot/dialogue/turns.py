@@ -73,6 +73,8 @@ ALWAYS_INTERRUPT: FrozenSet[str] = frozenset({
 QUESTIONS: FrozenSet[str] = frozenset({"faq", "check_status", "bot_challenge", "out_of_scope", "enable_2fa"})
 SMALL_TALK: FrozenSet[str] = frozenset({"greet", "thank", "goodbye"})
 
+# Below this confidence the classifier's interruption does not stand against a shaped value.
+SURE_CONFIDENCE = 0.6
 # A weak value (free text) loses against a question or small talk the classifier is this sure of.
 WEAK_VALUE_LOSES_ABOVE = 0.7
 
@@ -114,9 +116,12 @@ def decide(message: Message, slot: str, checked: Checked, *, value_is_final: boo
     if value_is_final:
         return Decision.ANSWER
     if intent in ALWAYS_INTERRUPT:
-        # "找不到了" may be the lost card or a wish to stop: a value with a shape is worth a question;
-        # free text that passed only because anything passes is not.
-        return Decision.CLARIFY if checked is Checked.STRONG else Decision.INTERRUPT
+        # "找不到了" may be the lost card or a wish for a human: a value with a shape wins over an
+        # unsure classifier and is asked about over a sure one; free text that passed only because
+        # anything passes does not stand in the way of an interruption.
+        if checked is Checked.WEAK:
+            return Decision.INTERRUPT
+        return Decision.ANSWER if message.confidence < SURE_CONFIDENCE else Decision.CLARIFY
     if intent in QUESTIONS and reads_as_question(message.text):
         return Decision.CLARIFY
     if checked is Checked.WEAK and (intent in QUESTIONS or intent in SMALL_TALK) \

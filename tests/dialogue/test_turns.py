@@ -36,8 +36,9 @@ CASES = [
     ("算了不改了", "cancel", 0.95, 0.01, "change_reason", WEAK, I),
     ("转人工", "request_human", 0.99, 0.0, "change_reason", WEAK, I),
     ("再说一遍", "repeat_question", 0.9, 0.05, "opening_branch", INVALID, I),
-    # ... unless the classifier was unsure and the message is a good value.
-    ("卡丢了", "cancel", 0.45, 0.4, "change_reason", STRONG, C),
+    # ... but a shaped value is asked about when the classifier is sure, and wins when it is not.
+    ("卡丢了", "cancel", 0.8, 0.1, "change_reason", STRONG, C),
+    ("找不到了", "request_human", 0.31, 0.08, "change_reason", STRONG, A),
     # Small talk is no name or reason; a confident question beats free text.
     ("你好", "greet", 0.97, 0.01, "holder_name", WEAK, I),
     ("谢谢", "thank", 0.97, 0.01, "change_reason", WEAK, I),

@@ -180,10 +180,12 @@ def test_agent_hands_the_merchant_back_to_the_bot(assistant):
 
 
 def test_two_fallbacks_in_a_row_hand_off(assistant):
+    # The intent itself (Rasa's payload syntax): which texts the classifier is unsure of changes
+    # with every training; the dialogue's answer to being unsure twice must not.
     chat = Merchant(assistant, "822100000000005", "13800000005")
-    first = chat.say("xyz")
+    first = chat.say("/nlu_fallback")
     assert "没有理解" in first
-    second = chat.say("qwpoe zmxn")
+    second = chat.say("/nlu_fallback")
     assert "人工" in second
 
 
