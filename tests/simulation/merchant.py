@@ -148,10 +148,12 @@ class Conversation:
     reference: Optional[str] = None
     transcript: List[str] = field(default_factory=list)
     error: Optional[str] = None
+    detour_at: Optional[str] = None  # the question where the scenario's detour was taken
 
     @property
     def ok(self) -> bool:
-        return self.end == EXPECTED_END[self.scenario] and not self.silent
+        detoured = self.scenario == "happy" or self.detour_at is not None
+        return self.end == EXPECTED_END[self.scenario] and not self.silent and detoured
 
 
 class SimulatedMerchant:
@@ -216,6 +218,7 @@ class SimulatedMerchant:
         scenario = self.result.scenario
         if self.detour_done or question != self.detour_at:
             return None
+        self.result.detour_at = question
         if scenario == "wrong_code":
             real = self.newest_code()
             self.say("000000" if real != "000000" else "111111")
@@ -268,6 +271,8 @@ class SimulatedMerchant:
                 self.say(self.answer(question, slots))
         except (OSError, ValueError, AssertionError, urllib.error.URLError) as error:
             result.end, result.error = "error", f"{type(error).__name__}: {error}"
+        if result.end == EXPECTED_END[result.scenario] and not result.ok:
+            result.error = result.error or "the scenario's detour never came"
         return result
 
 
