@@ -107,9 +107,9 @@ class ValidatedForm:
     skippable: Dict[str, str] = {}
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        if tracker.active_loop_name != self.form_name():
-            # The form starts (or starts again after a correction or a handoff): values collected
-            # earlier were checked when they were given; ask for the first missing one.
+        if not _runs_on_a_message(tracker):
+            # The form starts again (after a correction, a handoff, an interruption): values
+            # collected earlier were checked when they were given; ask for the first missing one.
             next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
             return [next_slot] if next_slot else []
         turn = _Turn()
@@ -153,8 +153,14 @@ class ValidatedForm:
         except Refused as refused:
             refusal, checked = refused, Checked.INVALID
 
-        decision = Decision.ANSWER if chosen and refusal is None else turns.decide(
-            message, slot, checked, value_is_final=slot in self.final_values)
+        if refusal is not None and not refusal.counts:
+            # An answer to this question that cannot be taken as it is (a wrong code, "不知道支行"):
+            # what the check says about it is the reply, whatever the classifier heard.
+            decision = Decision.REFUSE
+        elif chosen and refusal is None:
+            decision = Decision.ANSWER
+        else:
+            decision = turns.decide(message, slot, checked, value_is_final=slot in self.final_values)
         if decision is Decision.INTERRUPT and message.intent not in self.interruptions:
             decision = Decision.REFUSE if refusal is not None else Decision.ANSWER
         if decision is Decision.INTERRUPT:
@@ -189,6 +195,14 @@ class ValidatedForm:
             turn.events += hand_off(tracker, handoff.REPEATED_VALIDATION_FAILURE, resume_form=self.form_name(),
                                     failed_inputs={slot: refused})
         return [SlotSet(slot, None), SlotSet("failed_attempts", failures)]
+
+
+def _runs_on_a_message(tracker: Tracker) -> bool:
+    """True when the form runs on the merchant's latest message, False when it (re)starts after
+    another action. Rasa's form appends its own run (`action: <form>`) and the slots to validate to
+    the tracker it sends; the action before that tells which case it is."""
+    actions = [event.get("name") for event in tracker.events if event.get("event") == "action"]
+    return len(actions) >= 2 and actions[-2] == "action_listen"
 
 
 def _clarification(slot: str, value: Any, message: turns.Message, tracker: Tracker) -> Dict[str, Any]:
