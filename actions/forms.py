@@ -167,7 +167,11 @@ class ValidatedForm:
             turn.rejected = True
             return [SlotSet(slot, None)]  # undo the raw text the slot mapping put there
         if decision is Decision.CLARIFY:
-            return [SlotSet(slot, None), SlotSet(PENDING_CLARIFICATION, _clarification(slot, value, message, tracker))]
+            understood = accepted.value if isinstance(accepted, Weak) else accepted
+            if isinstance(understood, dict):
+                understood = understood.get(slot)
+            return [SlotSet(slot, None),
+                    SlotSet(PENDING_CLARIFICATION, _clarification(slot, value, understood, message, tracker))]
         dispatcher.messages.extend(checked_by.messages)
         if refusal is not None:
             return self._refuse(slot, value, refusal, dispatcher, tracker, turn) + clear_pending
@@ -205,12 +209,14 @@ def _runs_on_a_message(tracker: Tracker) -> bool:
     return len(actions) >= 2 and actions[-2] == "action_listen"
 
 
-def _clarification(slot: str, value: Any, message: turns.Message, tracker: Tracker) -> Dict[str, Any]:
-    """What the clarification buttons need: the value as the merchant would recognise it, and the
-    other reading (a question to answer, or cancel / a human)."""
+def _clarification(slot: str, value: Any, understood: Any, message: turns.Message,
+                   tracker: Tracker) -> Dict[str, Any]:
+    """What the clarification buttons need: the value as the check understood it (shown masked),
+    the merchant's words (taken again if they choose the answer), and the other reading (a
+    question to answer, or cancel / a human)."""
     latest = tracker.latest_message or {}
     faq = ((latest.get("response_selector") or {}).get("faq") or {}).get("response") or {}
-    return {"slot": slot, "text": _text(value), "answer": answer_label(slot, _text(value)),
+    return {"slot": slot, "text": _text(value), "answer": answer_label(slot, _text(understood)),
             "intent": message.intent, "response_key": faq.get("intent_response_key"),
             "question": message.text[:40]}
 

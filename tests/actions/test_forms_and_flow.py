@@ -123,3 +123,28 @@ def test_a_card_of_another_bank_than_the_one_named_keeps_the_card_and_asks_about
     assert slots["new_account_number"] == "6216604000000000568" and slots["new_bank"] is None
     assert slots["bin_bank"] == "中国银行" and slots["named_bank"] == "招商银行"
     assert _responses(dispatcher) == ["utter_card_identified"]
+
+
+def _asked(text: str, intent: str, confidence: float = 0.9) -> Tracker:
+    latest = {"text": text, "intent": {"name": intent, "confidence": confidence},
+              "intent_ranking": [{"name": intent, "confidence": confidence}]}
+    return Tracker("actions-test", {"merchant_number": "822100000000001", "merchant_verified": True}, latest, [],
+                   False, None, {"name": "change_form"}, "action_listen")
+
+
+def test_an_answer_wins_over_the_classifiers_guess(demo_db):
+    slots = _validate(ValidateChangeForm(), "route", "网上办", CollectingDispatcher(), _asked("网上办", "faq"))
+    assert slots["route"] == "online"
+
+
+def test_a_valid_answer_that_is_also_a_question_is_clarified_with_the_value_it_would_be(demo_db):
+    text = "可以在网上办吗？"
+    slots = _validate(ValidateChangeForm(), "route", text, CollectingDispatcher(), _asked(text, "faq"))
+    assert slots["route"] is None
+    assert slots["pending_clarification"]["answer"] == "线上办理" and slots["pending_clarification"]["text"] == text
+
+
+def test_a_question_that_is_no_answer_interrupts_the_form(demo_db):
+    turn = _Turn()
+    _validate(ValidateChangeForm(), "route", "审核要几天", CollectingDispatcher(), _asked("审核要几天", "faq"), turn)
+    assert turn.rejected
