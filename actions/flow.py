@@ -336,9 +336,14 @@ def _start_enrolment(dispatcher: CollectingDispatcher, tracker: Tracker) -> List
         dispatcher.utter_message(response="utter_code_locked", minutes=str(max(1, locked // 60)))
         return [FollowupAction(ACTION_LISTEN)]
     if enrolment is None:
-        # Identified by the channel, or too long ago: the identification form sends a code now
-        # (it validates the merchant number it is given) and comes back here once it is verified.
+        # Identified by the channel, or too long ago: a code to the registered phone now; the
+        # identification form takes it and comes back here once it is verified.
         dispatcher.utter_message(response="utter_enrol_needs_code")
+        with database() as session:
+            merchant = current_merchant(session, tracker)
+            sent = verification.send_code(session, merchant, VerificationPurpose.IDENTIFY,
+                                          conversation_id=tracker.sender_id)
+        announce_code(dispatcher, sent)
         return [SlotSet("pending_goal", "enable_2fa"), SlotSet("merchant_number", number),
                 SlotSet("merchant_verified", False), SlotSet("identify_code", None), FollowupAction("identify_form")]
     if enrolment.replaces_existing:
