@@ -1,12 +1,21 @@
 """Gate on `rasa test nlu` results for the held-out set (tests/data/nlu_holdout.yml).
 
-Thresholds, and why:
-- overall intent accuracy >= 0.88 and FAQ sub-intent accuracy >= 0.85: the held-out set has 5
-  examples per intent, so one example is worth ~0.8 points; the gates sit a few examples below
-  what the model measures (docs/BENCHMARKS.md), so ordinary retraining noise passes and a real
-  regression does not;
-- every intent and FAQ sub-intent F1 >= 0.6 (at least 3 of its 5 examples right): an average can
-  hide one intent collapsing, and a collapsed intent is exactly what a trainer must hear about.
+`rasa test nlu` scores intents with the FAQ questions as one `faq` intent (intent_report.json) and
+the FAQ sub-intents apart (response_selection_report.json). The held-out set has 10 examples per
+intent and FAQ sub-intent (290, of which 100 FAQ), never trained on.
+
+Thresholds, and why (measured 2026-12-01 on the data of issue 9, "NLU from more voices", three
+trainings with random seeds 42, 1 and 2: intent accuracy 0.990 / 0.993 / 0.990, macro-F1 0.985 /
+0.992 / 0.985, FAQ sub-intent accuracy 1.000 each time, weakest intent F1 0.89 to 0.95):
+- intent accuracy >= 0.96 and macro-F1 >= 0.96: one held-out example is worth ~0.35 points, so the
+  gate sits about 9 examples below what the model measures. That absorbs retraining noise (the
+  seeds above move it by ~1 example; the rounds of new examples of this issue moved the held-out
+  score by up to 2 points) while a real regression, such as an intent that swallows its
+  neighbours, still fails;
+- FAQ sub-intent accuracy >= 0.95: 5 of the 100 FAQ examples below the measured 1.000;
+- every intent and FAQ sub-intent F1 >= 0.8 (about 8 of its 10 examples right, measured 0.89 at
+  worst): an average can hide one intent collapsing, and a collapsed intent is exactly what a
+  trainer must hear about.
 Prints the worst intents either way, so a trainer sees where to add examples.
 """
 from __future__ import annotations
@@ -15,9 +24,10 @@ import json
 import sys
 from pathlib import Path
 
-MIN_INTENT_ACCURACY = 0.88
-MIN_FAQ_ACCURACY = 0.85
-MIN_LABEL_F1 = 0.6
+MIN_INTENT_ACCURACY = 0.96
+MIN_MACRO_F1 = 0.96
+MIN_FAQ_ACCURACY = 0.95
+MIN_LABEL_F1 = 0.8
 
 
 def _labels(report: dict) -> dict:
@@ -37,10 +47,13 @@ def main(report_dir: str) -> int:
 
     failures = []
     accuracy = intent_report["accuracy"]
+    macro_f1 = intent_report["macro avg"]["f1-score"]
     print(f"[nlu] intent accuracy {accuracy:.3f} (gate {MIN_INTENT_ACCURACY}), "
-          f"macro F1 {intent_report['macro avg']['f1-score']:.3f}")
+          f"macro F1 {macro_f1:.3f} (gate {MIN_MACRO_F1})")
     if accuracy < MIN_INTENT_ACCURACY:
         failures.append(f"intent accuracy {accuracy:.3f} < {MIN_INTENT_ACCURACY}")
+    if macro_f1 < MIN_MACRO_F1:
+        failures.append(f"intent macro F1 {macro_f1:.3f} < {MIN_MACRO_F1}")
     if faq_report:
         faq_accuracy = faq_report.get("accuracy", 0.0)
         print(f"[nlu] FAQ sub-intent accuracy {faq_accuracy:.3f} (gate {MIN_FAQ_ACCURACY})")
