@@ -110,7 +110,7 @@ def test_enrolment_on_web_chat_first_asks_for_an_sms_code(demo_db):
     from actions.flow import ActionStartEnrolment
 
     responses, events = _run(ActionStartEnrolment(), _tracker("webchat", verified_metadata("822100000000001")))
-    assert responses == ["utter_enrol_needs_code"]
+    assert responses == ["utter_enrol_needs_code", "utter_code_sent"]  # the code goes out now
     slots = _slot_events(events)
     assert slots["merchant_number"] == "822100000000001" and slots["merchant_verified"] is False
     assert slots["pending_goal"] == "enable_2fa" and events[-1]["name"] == "identify_form"
