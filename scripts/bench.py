@@ -68,9 +68,8 @@ HAPPY_PATH = [  # what the merchant says, a phrase the reply must contain
     (SMS_CODE, "身份验证成功"),  # identification code
     ("线上办理", "原因"),
     ("原卡丢失", "身份证"),
-    (LOAD_TEST_ID_NUMBER, "银行"),
-    ("工商银行", "卡号"),
-    (LOAD_TEST_NEW_CARD, "户名"),
+    (LOAD_TEST_ID_NUMBER, "卡号"),
+    (LOAD_TEST_NEW_CARD, "户名"),  # the card's BIN names the bank: no bank question
     (LOAD_TEST_NAME, "支行"),
     ("工商银行上海浦东支行", "请核对"),
     ("确认", f"尾号{LOAD_TEST_NEW_CARD[-4:]}"),
@@ -612,7 +611,7 @@ def render(results: dict) -> str:
         "",
         "The happy path of a settlement-card change over REST, as in tests/e2e/test_change_conversation.py:",
         "change request, merchant number, identification code (read from the SMS outbox), 线上办理,",
-        "reason, holder ID, bank, card, holder name, branch, 确认, signing code: request filed. One",
+        "reason, holder ID, card (its BIN names the bank), holder name, branch, 确认, signing code: filed. One",
         "load-test merchant alone, then 8 merchants at once (one thread each, all turns sent as fast as",
         "the replies come). Latency is per turn; filed requests are counted with `bot requests list --json`.",
         "",

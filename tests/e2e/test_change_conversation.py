@@ -119,10 +119,12 @@ def test_correction_at_confirmation(assistant):
     chat.identify()
     confirmation = fill_details(chat, card="6227002000000000340", bank="中国建设银行", holder="孙丽",
                                 holder_id="330102199501206548")
-    assert "***0 340" in confirmation.replace("0340", "0 340") or "0340" in confirmation
+    assert "6227 00** **** ***0 340" in confirmation and "6227002000000000340" not in confirmation
     assert "卡号" in chat.say("卡号输错了")
     again = chat.say("6227 0020 0000 0000 340")
-    assert "请核对" in again or "卡号" in again
+    # The card names its bank again, and the form goes straight back to the summary.
+    assert "已识别：中国建设银行 借记卡，尾号0340" in again
+    assert "请核对" in again and "6227 00** **** ***0 340" in again
 
 
 def test_wrong_codes_lock_the_merchant(assistant):
