@@ -25,7 +25,6 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -376,9 +375,3 @@ def cancel_request(
     session.commit()
     _notify(gateway, owner.phone, cancel_text(request))
     return CancelResult(CancelOutcome.CANCELLED, request)
-
-
-def documents_from_codes(codes: Iterable[str]) -> frozenset[Document]:
-    """Document codes (e.g. from a slot) to `Document`s; unknown codes are ignored."""
-    known = {document.value for document in Document}
-    return frozenset(Document(code) for code in codes if code in known)

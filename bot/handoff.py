@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import Handoff, HandoffStatus, Merchant, audit
 from bot.masking import mask_number, redact_normalized
-from bot.workdays import to_local_iso, utcnow
+from bot.workdays import utcnow
 
 # Reasons (stored as they are; the console shows them).
 MERCHANT_REQUEST = "merchant_request"
@@ -207,15 +207,3 @@ def withdraw_handoff(session: Session, conversation_id: str, *, now: datetime | 
           handoff_id=handoff.id, previous_status=previous.value, conversation_id=conversation_id)
     session.commit()
     return handoff
-
-
-def handoff_summary(handoff: Handoff) -> dict[str, Any]:
-    """A JSON-ready summary (masked already) for logs and the bot's own messages."""
-    return {
-        "id": handoff.id,
-        "conversation_id": handoff.conversation_id,
-        "channel": handoff.channel,
-        "reason": handoff.reason,
-        "status": HandoffStatus(handoff.status).value,
-        "created_at": to_local_iso(handoff.created_at),
-    }

@@ -57,8 +57,6 @@ logger = logging.getLogger(__name__)
 
 SUCCESS = "success"  # what WeChat expects when we reply later (or not at all)
 WELCOME_INTENT = "/greet"  # a new follower is greeted like someone who said hello
-# Pushes that are not text or a photo get a passive reply asking the merchant to type.
-DIALOGUE_TYPES = ("text", "image")
 # How long a stopping server waits for conversations in progress to finish.
 DRAIN_TIMEOUT_S = 10.0
 

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
-from bot.validation.errors import Invalid, Reason
+from bot.validation.errors import Invalid
 
-__all__ = ["response_for", "response_name"]
+__all__ = ["response_for"]
 
-
-def response_name(reason: Reason) -> str:
-    return reason.response
 
 
 def response_for(error: Invalid) -> Tuple[str, Dict[str, str]]:
