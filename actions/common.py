@@ -8,12 +8,14 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from sqlalchemy.orm import Session
 
-from bot import handoff, identity, verification
+from bot.agents import handoff
+from bot import channel_trust
+from bot.codes import verification
 from bot.db.engine import session_scope
 from bot.db.models import Merchant
-from bot.filing import ChangeDetails
+from bot.change_requests.filing import ChangeDetails
 from bot.dialogue.turns import Message
-from bot.prechecks import find_merchant
+from bot.change_requests.prechecks import find_merchant
 from bot.validation import banks
 from bot.validation.errors import Invalid
 
@@ -31,7 +33,7 @@ def channel_of(tracker: Tracker) -> str:
 def vouched_merchant_number(tracker: Tracker) -> Optional[str]:
     """The merchant the channel itself authenticated for this message (web chat portal token,
     bound WeChat OpenID); None for channels that vouch for nobody, such as REST."""
-    return identity.vouched_merchant_number(channel_of(tracker), (tracker.latest_message or {}).get("metadata"))
+    return channel_trust.vouched_merchant_number(channel_of(tracker), (tracker.latest_message or {}).get("metadata"))
 
 
 def is_identified(tracker: Tracker) -> bool:

@@ -13,12 +13,16 @@ from actions.common import (
     CHANGE_SLOTS, announce_code, change_details, channel_of, current_merchant, database, hand_off,
     identified_by_channel, is_identified, typed_merchant,
 )
-from bot import documents, handoff, identity, status, verification
+from bot.change_requests import documents
+from bot.agents import handoff
+from bot import channel_trust
+from bot.change_requests import status
+from bot.codes import verification
 from bot.db.models import MerchantKind, VerificationPurpose
 from bot.dialogue.corrections import field_named, is_correction
-from bot.filing import FilingRefused, file_change_request, missing_documents, same_name
-from bot.prechecks import run_prechecks
-from bot.qr import grouped_secret, qr_svg_data_uri
+from bot.change_requests.filing import FilingRefused, file_change_request, missing_documents, same_name
+from bot.change_requests.prechecks import run_prechecks
+from bot.codes.qr import grouped_secret, qr_svg_data_uri
 
 DomainDict = Dict[Text, Any]
 
@@ -270,7 +274,7 @@ class ActionFallback(Action):
 def _remember_wechat_follower(tracker: Tracker) -> None:
     """A WeChat follower who just proved to be this merchant (code to the registered phone) is
     recognised next time without typing the merchant number again."""
-    if channel_of(tracker) != identity.WECHAT:
+    if channel_of(tracker) != channel_trust.WECHAT:
         return
     from bot.wechat import bind_openid, openid_from_conversation_id  # the WeChat channel's store
 
@@ -348,7 +352,7 @@ def _start_enrolment(dispatcher: CollectingDispatcher, tracker: Tracker) -> List
                 SlotSet("merchant_verified", False), SlotSet("identify_code", None), FollowupAction("identify_form")]
     if enrolment.replaces_existing:
         dispatcher.utter_message(response="utter_enrol_replaces")
-    if channel_of(tracker) == identity.WEBCHAT:
+    if channel_of(tracker) == channel_trust.WEBCHAT:
         dispatcher.utter_message(response="utter_enrol_qr", qr=qr_svg_data_uri(enrolment.provisioning_uri))
     dispatcher.utter_message(response="utter_enrol_secret", secret=grouped_secret(enrolment.secret), last4=number[-4:])
     return [SlotSet("totp_code", None), FollowupAction("totp_form")]

@@ -34,13 +34,14 @@ from actions.common import (
     announce_code, bank_named_in_change, current_merchant, database, hand_off, incoming_message,
     typed_merchant,
 )
-from bot import handoff, verification
+from bot.agents import handoff
+from bot.codes import verification
 from bot.db.models import MerchantKind, VerificationPurpose
 from bot.dialogue import turns
 from bot.dialogue.turns import Checked, Decision
-from bot.filing import same_name
+from bot.change_requests.filing import same_name
 from bot.masking import mask_number
-from bot.prechecks import find_merchant
+from bot.change_requests.prechecks import find_merchant
 from bot.validation import (
     bank_card, banks, branch, confirmation, corporate_account, identifiers, licence, person_name, reason, resident_id,
     route,
@@ -418,7 +419,7 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
             except Invalid as error:
                 raise refused_by(error)
         if value:
-            from bot.filing import new_idempotency_key
+            from bot.change_requests.filing import new_idempotency_key
 
             return {"change_confirmed": True, "idempotency_key": new_idempotency_key()}
         dispatcher.utter_message(response="utter_which_field")

@@ -21,7 +21,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import current_merchant, database, incoming_message, is_identified
 from actions.flow import tell_status
-from bot import handoff
+from bot.agents import handoff
 from bot.db.models import MerchantKind
 from bot.masking import mask_card_spaced, mask_number
 

@@ -1,4 +1,4 @@
 """`python -m bot ...`: the same command line as the `bot` console script."""
-from bot.cli import main
+from bot.ops.cli import main
 
 raise SystemExit(main())

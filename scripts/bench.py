@@ -40,7 +40,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import yaml
 
 import bench_channels
-from bot.demo import LOAD_TEST_ID_NUMBER, LOAD_TEST_NAME, LOAD_TEST_NEW_CARD, DemoMerchant, load_test_merchant
+from bot.ops.demo import LOAD_TEST_ID_NUMBER, LOAD_TEST_NAME, LOAD_TEST_NEW_CARD, DemoMerchant, load_test_merchant
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -197,7 +197,7 @@ def nlu_parser(model_path: Path) -> Callable[[str], str]:
     # Rasa logs every parse at debug level through structlog, which prints by default.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))  # the pipeline's own components (bot.nlu)
+        sys.path.insert(0, str(ROOT))  # the pipeline's own components (bot.rasa.nlu)
     agent = Agent.load(str(model_path))
     loop = asyncio.new_event_loop()
     return lambda text: label_of(loop.run_until_complete(agent.parse_message(text)))

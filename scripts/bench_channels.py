@@ -30,8 +30,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from bot.demo import DEMO_MERCHANTS
-from bot.identity import wechat_conversation_id
+from bot.ops.demo import DEMO_MERCHANTS
+from bot.channel_trust import wechat_conversation_id
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = ROOT / "tests"

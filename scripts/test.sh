@@ -8,6 +8,8 @@ export BOT_VAR_DIR="${BOT_VAR_DIR:-$PWD/var}" ACTION_SERVER_URL="${ACTION_SERVER
 reports=var/reports
 mkdir -p "$reports"
 
+scripts/check_layers.sh
+
 echo "[test] pytest (unit, database, CLI, servers end to end)"
 # Exit code 5 (no tests collected) is a failure like any other non-zero code.
 .venv/bin/python -m pytest

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 MODEL=models/current.tar.gz
 FINGERPRINT=models/current.fingerprint
 # Everything the trained model depends on (custom components and the modules they import included).
-inputs=$(ls -d config.yml domain.yml data bot/nlu bot/validation bot/extraction requirements.lock 2>/dev/null)
+inputs=$(ls -d config.yml domain.yml data bot/rasa/nlu bot/validation bot/extraction requirements.lock 2>/dev/null)
 wanted=$(find $inputs -type f \( -name '*.yml' -o -name '*.yaml' -o -name '*.py' -o -name '*.lock' -o -name '*.csv' \) \
   | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
 

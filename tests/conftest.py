@@ -42,3 +42,8 @@ def engine(db_url: str) -> Iterator[Engine]:
 def session(engine: Engine) -> Iterator[Session]:
     with session_factory(engine)() as session:
         yield session
+
+
+# The demo merchants in a fresh database, the SMS outbox, a database per backend: the fixtures of
+# the domain tests (change_requests, codes, agents, sms), kept in a module they import helpers from.
+from domain_fixtures import demo, multi_db_url, outbox  # noqa: E402,F401

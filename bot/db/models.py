@@ -282,7 +282,7 @@ class ChangeRequest(Base):
     created_at = Column(UtcDateTime, nullable=False, default=utcnow)
     updated_at = Column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
     due_at = Column(UtcDateTime, nullable=False)  # expected end of review
-    # Codes of the documents still to send (bot.filing.DOCUMENT_LABELS); NULL for rows filed
+    # Codes of the documents still to send (bot.change_requests.filing.DOCUMENT_LABELS); NULL for rows filed
     # before the column existed (migration 0002).
     missing_documents = Column(JSON)
 
@@ -332,7 +332,7 @@ class Handoff(Base):
 
 
 class VerificationChallenge(Base):
-    """One one-time code sent by SMS (bot.verification): the code itself is never stored, only the
+    """One one-time code sent by SMS (bot.codes.verification): the code itself is never stored, only the
     HOTP secret that generates it, encrypted."""
 
     __tablename__ = "verification_challenges"
@@ -404,7 +404,7 @@ class UploadedDocument(Base):
     channel = Column(String(20), nullable=False)  # webchat, wechat
     merchant_id = Column(Integer, ForeignKey("merchants.id"), index=True)
     change_request_id = Column(Integer, ForeignKey("change_requests.id"), index=True)
-    kind = Column(String(30))  # bot.filing.Document code, set when the bot knows which document it is
+    kind = Column(String(30))  # bot.change_requests.filing.Document code, set when the bot knows which document it is
     content_type = Column(String(50), nullable=False)  # from the content, never the client's word
     size_bytes = Column(Integer, nullable=False)
     sha256 = Column(String(64), nullable=False)

@@ -4,7 +4,7 @@ Once a conversation is handed to a human agent (slot `handoff` set by the action
 ticket), the bot asks nothing more: every later message gets a short acknowledgement
 (`action_handoff_waiting`: an agent will answer, the service hours, and the way back), and
 `resume_bot` ("不等了，继续自助办理") returns to the bot at the question where the form stopped
-(`action_resume_bot`). An agent handing the merchant back clears the slot (bot/handback.py).
+(`action_resume_bot`). An agent handing the merchant back clears the slot (bot/agents/handback.py).
 
 Rasa's own `pause` event makes the bot silent instead, and a merchant who gets no answer cannot
 tell whether anyone is there; this policy keeps every message answered. It outranks the rule

@@ -6,7 +6,7 @@
 - `store`: what the database keeps (deduplicated pushes, the shared access token, bindings);
 - `client`: the WeChat API over aiohttp, with retries and token renewal.
 
-`bot/channels/wechat.py` is the thin Rasa adapter on top. Actions use `bind_openid` after a
+`bot/rasa/channels/wechat.py` is the thin Rasa adapter on top. Actions use `bind_openid` after a
 follower identified with a code, and `openid_from_conversation_id` to know whether a conversation
 is a WeChat one.
 """

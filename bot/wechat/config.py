@@ -26,7 +26,7 @@ MAX_CLOCK_SKEW_S = 300
 # may paste a long text: 100,000 Chinese characters are 300 KB of UTF-8 and 400 KB once encrypted
 # in safe mode, and the flat-XML parser and the AES decryption take a few milliseconds for 1 MB.
 # A bigger body is read no further (what follows is discarded as it arrives) and answered at once
-# with the too-long reply (bot.channels.wechat), so memory stays bounded and nobody goes unanswered.
+# with the too-long reply (bot.rasa.channels.wechat), so memory stays bounded and nobody goes unanswered.
 MAX_BODY_BYTES = 1024 * 1024
 # What is read of a push at all. Even a pasted book is smaller, and WeChat itself sends nothing
 # near it; a sender going on beyond (Sanic does not bound streamed bodies) is refused with 413.

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db.models import Merchant, WeChatAccessToken, WeChatBinding, WeChatInboundMessage
-from bot.identity import CONVERSATION_PREFIXES, WECHAT
+from bot.channel_trust import CONVERSATION_PREFIXES, WECHAT
 from bot.wechat.protocol import OPENID_PATTERN
 from bot.workdays import utcnow
 

@@ -8,10 +8,10 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.flow import ActionCheckStatus, ActionReceiveDocument, ActionStartChange
-from bot import documents
+from bot.change_requests import documents
 from bot.db.engine import session_scope
-from bot.demo import seed
-from bot.identity import verified_metadata
+from bot.ops.demo import seed
+from bot.channel_trust import verified_metadata
 
 
 @pytest.fixture
@@ -92,9 +92,9 @@ def _verified_identification(number: str, conversation: str) -> None:
     import json
     import re
 
-    from bot import verification
+    from bot.codes import verification
     from bot.db.models import VerificationPurpose
-    from bot.prechecks import find_merchant
+    from bot.change_requests.prechecks import find_merchant
     from bot.settings import sms_outbox_path
 
     with session_scope() as session:

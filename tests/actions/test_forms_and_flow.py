@@ -10,9 +10,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.flow import ActionFileRequest
 from actions.forms import ValidateChangeForm, _Turn
 from bot.db.engine import session_scope
-from bot.demo import seed
-from bot.handoff import open_handoff_for
-from bot.reporting import list_requests
+from bot.ops.demo import seed
+from bot.agents.handoff import open_handoff_for
+from bot.agents.views import list_requests
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import aiohttp
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from bot.channels.rest import BoundedRestInput
+from bot.rasa.channels.rest import BoundedRestInput
 from bot.responses import response_text
 
 CARD = "6222021000000000124"

@@ -33,8 +33,8 @@ from bot.db.models import (
     metadata,
     new_reference,
 )
-from bot.demo import BANK_NAMES, DEMO_MERCHANTS, OVERDUE_NEW_CARD, seed
-from bot.reporting import list_handoffs, list_requests
+from bot.ops.demo import BANK_NAMES, DEMO_MERCHANTS, OVERDUE_NEW_CARD, seed
+from bot.agents.views import list_handoffs, list_requests
 from bot.workdays import LOCAL_TZ, add_working_days, local_now, utcnow, working_days_between
 
 DEMO_SECRETS = [d.account_number for d in DEMO_MERCHANTS] + [d.id_number for d in DEMO_MERCHANTS] + [OVERDUE_NEW_CARD]

@@ -6,7 +6,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bot.demo import seed
+from bot.ops.demo import seed
 
 from .store_cases import DEMO_SECRETS, StoreCases
 

@@ -3,7 +3,7 @@ on ports of its own and with its state in a temporary folder.
 
 `Assistant.say` fails on silence: every merchant message of every e2e conversation must get a
 reply from the dialogue, neither nothing nor the channels' apology for a turn that produced none
-(bot/channels/safety_net.py), unless the test says it expects that apology."""
+(bot/rasa/channels/safety_net.py), unless the test says it expects that apology."""
 from __future__ import annotations
 
 import json
@@ -21,7 +21,7 @@ from typing import Any, List
 
 import pytest
 
-from bot.channels.safety_net import INTERNAL_ERROR_RESPONSE
+from bot.rasa.channels.safety_net import INTERNAL_ERROR_RESPONSE
 from bot.responses import response_text
 from bot.settings import PROJECT_ROOT
 

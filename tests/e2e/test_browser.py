@@ -15,9 +15,9 @@ from typing import Iterator
 
 import pytest
 
-from bot import webtoken
-from bot.channels.safety_net import INTERNAL_ERROR_RESPONSE
-from bot.identity import webchat_conversation_id
+from bot.webchat import portal_token
+from bot.rasa.channels.safety_net import INTERNAL_ERROR_RESPONSE
+from bot.channel_trust import webchat_conversation_id
 from bot.responses import response_text
 from bot.settings import PROJECT_ROOT
 from e2e.conftest import _free_port, start_assistant, stop_assistant
@@ -46,8 +46,8 @@ TURN_TIMEOUT_MS = 60_000
 @pytest.fixture(scope="module")
 def web_assistant(tmp_path_factory: pytest.TempPathFactory):
     credentials = (PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8")
-    if "bot.channels.webchat.WebChatInput" not in credentials:
-        pytest.fail("credentials.yml does not enable the web chat channel (bot.channels.webchat.WebChatInput:)")
+    if "bot.rasa.channels.webchat.WebChatInput" not in credentials:
+        pytest.fail("credentials.yml does not enable the web chat channel (bot.rasa.channels.webchat.WebChatInput:)")
     running = start_assistant(
         tmp_path_factory.mktemp("var-webchat"), rasa_port=_free_port(), action_port=_free_port(),
         env={"WEBCHAT_JWT_SECRET": SECRET, "WEBCHAT_DEMO_LOGIN": "1"},
@@ -196,7 +196,7 @@ def test_merchant_changes_the_card_in_the_web_chat(web_assistant, page, tmp_path
 
 
 def test_portal_link_token_leaves_the_address_bar_and_opens_only_its_merchant(web_assistant, page):
-    other_token = webtoken.issue_token(OTHER, SECRET)
+    other_token = portal_token.issue_token(OTHER, SECRET)
     chat = ChatPage(page, web_assistant.base_url)
     chat.open(other_token)
     chat.wait_ready()
@@ -206,17 +206,17 @@ def test_portal_link_token_leaves_the_address_bar_and_opens_only_its_merchant(we
     history = f"{web_assistant.base_url}/webhooks/webchat/history"
     status, body = _http("GET", history, token=other_token)
     assert status == 200 and body["conversation_id"] == webchat_conversation_id(OTHER)
-    mine = webtoken.issue_token(MERCHANT, SECRET)
+    mine = portal_token.issue_token(MERCHANT, SECRET)
     status, _ = _http("GET", f"{history}?conversation_id={webchat_conversation_id(OTHER)}", token=mine)
     assert status == 403
-    forged = webtoken.issue_token(OTHER, "someone-elses-secret-of-sufficient-length")
+    forged = portal_token.issue_token(OTHER, "someone-elses-secret-of-sufficient-length")
     assert _http("GET", history, token=forged)[0] == 401
 
 
 def test_expired_token_is_refused_with_a_chinese_message(web_assistant, page):
     import socketio  # python-socketio's client: the refusal at the connection itself
 
-    expired = webtoken.issue_token(MERCHANT, SECRET, now=time.time() - 3 * 3600)
+    expired = portal_token.issue_token(MERCHANT, SECRET, now=time.time() - 3 * 3600)
     client = socketio.Client(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
         client.connect(web_assistant.base_url, auth={"token": expired}, transports=["polling"], wait_timeout=10)
@@ -233,7 +233,7 @@ def test_authenticator_enrolment_shows_a_qr_code(web_assistant, page):
     then the QR code and the typed secret; pyotp plays the app."""
     import pyotp
 
-    token = webtoken.issue_token("822100000000008", SECRET)  # 周强
+    token = portal_token.issue_token("822100000000008", SECRET)  # 周强
     chat = ChatPage(page, web_assistant.base_url)
     chat.open(token)
     chat.wait_ready()

@@ -168,8 +168,8 @@ def test_request_human_then_back_to_the_bot_at_the_same_question(assistant):
 
 def test_agent_hands_the_merchant_back_to_the_bot(assistant):
     from bot.db.engine import make_engine, session_factory, session_scope
-    from bot.handback import hand_back_to_bot
-    from bot.handoff import open_handoff_for
+    from bot.agents.handback import hand_back_to_bot
+    from bot.agents.handoff import open_handoff_for
 
     chat = Merchant(assistant, "822100000000003", "13800000003")
     assert "人工" in chat.say("我要投诉，太慢了")

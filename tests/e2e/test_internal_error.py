@@ -18,7 +18,7 @@ from typing import Callable
 
 import pytest
 
-from bot.demo import LOAD_TEST_ID_NUMBER, load_test_merchant
+from bot.ops.demo import LOAD_TEST_ID_NUMBER, load_test_merchant
 from bot.settings import PROJECT_ROOT
 from e2e.conftest import Assistant, is_apology
 from e2e.test_change_conversation import Merchant
@@ -26,7 +26,7 @@ from e2e.test_change_conversation import Merchant
 pytestmark = pytest.mark.servers
 
 ACTION_SERVER = "action server"
-MERCHANT_INDEX = 901  # a load-test merchant of this test's own (bot/demo.py)
+MERCHANT_INDEX = 901  # a load-test merchant of this test's own (bot/ops/demo.py)
 
 
 def _own_merchant(assistant: Assistant) -> Merchant:

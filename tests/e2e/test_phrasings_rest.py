@@ -56,7 +56,7 @@ def fork(assistant: Assistant, sender: str) -> str:
 
 # What a merchant answers to each question on the way to the one under test (canonical answers).
 Profile = Dict[str, Callable[[Merchant], str]]
-MICRO: Profile = {  # a load-test merchant: micro, operator 张伟 (bot/demo.py)
+MICRO: Profile = {  # a load-test merchant: micro, operator 张伟 (bot/ops/demo.py)
     "merchant_number": lambda chat: chat.number,
     "identify_code": lambda chat: chat.last_code(),
     "route": lambda chat: "线上办理",

@@ -4,7 +4,7 @@ a reply (issue 9, "no silent turns anywhere").
 `rasa test core` checks that the stories' actions are predicted; this checks what a merchant would
 see when typing the stories' user lines, in order, in a conversation of their own: each gets an
 answer from the dialogue, neither nothing nor the channels' apology for a turn that produced none
-(bot/channels/safety_net.py). The stories' codes are fixed and do not match the codes sent by SMS,
+(bot/rasa/channels/safety_net.py). The stories' codes are fixed and do not match the codes sent by SMS,
 so those conversations go another way than the story; wrong codes are answered too, and that is
 the point. Run against the sandbox assistant: the wrong codes lock demo merchants.
 """

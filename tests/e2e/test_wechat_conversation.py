@@ -14,7 +14,7 @@ from typing import Iterator, List, Tuple
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.channels.safety_net import INTERNAL_ERROR_RESPONSE
+from bot.rasa.channels.safety_net import INTERNAL_ERROR_RESPONSE
 from bot.responses import response_text
 from bot.settings import PROJECT_ROOT
 from bot.wechat.protocol import parse_flat_xml
@@ -25,7 +25,7 @@ from wechat.pusher import AES_KEY, TOKEN, Pusher
 pytestmark = pytest.mark.servers
 
 CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
-CHANNEL_ENTRY = "bot.channels.wechat.WeChatInput"
+CHANNEL_ENTRY = "bot.rasa.channels.wechat.WeChatInput"
 
 
 @pytest.fixture(scope="module")

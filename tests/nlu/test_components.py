@@ -4,8 +4,8 @@ from __future__ import annotations
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu.length_guard import TRUNCATED_FLAG, MessageLengthGuard
-from bot.nlu.value_extractor import ValueEntityExtractor
+from bot.rasa.nlu.length_guard import TRUNCATED_FLAG, MessageLengthGuard
+from bot.rasa.nlu.value_extractor import ValueEntityExtractor
 
 
 def test_value_extractor_adds_rasa_entities_with_offsets():

@@ -78,7 +78,7 @@ DETOUR_PLACES = {
 
 
 def _apology() -> str:
-    from bot.channels.safety_net import INTERNAL_ERROR_RESPONSE
+    from bot.rasa.channels.safety_net import INTERNAL_ERROR_RESPONSE
     from bot.responses import response_text
 
     return response_text(INTERNAL_ERROR_RESPONSE)

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Tuple
 
-from bot.demo import DEMO_MERCHANTS, DemoMerchant
+from bot.ops.demo import DEMO_MERCHANTS, DemoMerchant
 
 OPERATOR = "张伟"
 OPERATOR_ID_NUMBER = "310101198503171233"
@@ -64,7 +64,7 @@ def add(var_dir: Path, merchants: list) -> None:
     """Add the merchants that are missing to the database of the assistant whose state is var_dir."""
     from bot.db.engine import make_engine, session_factory, session_scope
     from bot.db.models import Merchant
-    from bot.demo import _add_merchant  # the demo's own row builder: terminal, current account
+    from bot.ops.demo import _add_merchant  # the demo's own row builder: terminal, current account
 
     with _lock, _assistant_environment(var_dir):
         engine = make_engine(f"sqlite:///{var_dir / 'bot.db'}")

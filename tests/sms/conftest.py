@@ -1,18 +1,16 @@
 """Fixtures of the Yunpian gateway tests: the fake Yunpian API, the environment aimed at it, a
-gateway that records its backoff instead of sleeping, and the demo data of tests/services."""
+gateway that records its backoff instead of sleeping (the demo data comes from tests/domain_fixtures.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
 
-from bot.sms_yunpian import YunpianSmsGateway
-from services import conftest as services_fixtures
+from bot.sms.yunpian import YunpianSmsGateway
 from sms.fake_yunpian import APIKEY, FakeYunpian
 
-demo = services_fixtures.demo  # the demo merchants in a fresh database, as tests/services use them
 
-# What the acquirer registers with Yunpian for the texts the bot sends (bot.verification).
+# What the acquirer registers with Yunpian for the texts the bot sends (bot.codes.verification).
 TEMPLATES = [
     "【结算助手】您的验证码是#code#，5分钟内有效。您正在通过在线客服办理商户业务，请勿告诉他人。",
     "【结算助手】您的验证码是#code#，5分钟内有效。您正在将结算卡变更为#bank#尾号#last4#的账户，请勿告诉他人。",

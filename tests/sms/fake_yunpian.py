@@ -1,4 +1,4 @@
-"""A fake Yunpian (云片) SMS API on loopback, speaking the protocol of `bot.sms_yunpian`'s docstring.
+"""A fake Yunpian (云片) SMS API on loopback, speaking the protocol of `bot.sms.yunpian`'s docstring.
 
 `POST /v2/sms/single_send.json` takes a UTF-8 form (`apikey`, `mobile`, `text`) and checks it the
 way Yunpian does, answering Yunpian's JSON: `code` 0 with `count`, `fee`, `unit`, `mobile`, `sid`

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db.models import AuditEvent, VerificationChallenge
-from bot.sms import SmsDeliveryError
-from bot.sms_yunpian import YunpianSmsGateway
-from bot.verification import Outcome, VerificationPurpose, send_code, verify_code
-from services.conftest import merchant
+from bot.sms.gateway import SmsDeliveryError
+from bot.sms.yunpian import YunpianSmsGateway
+from bot.codes.verification import Outcome, VerificationPurpose, send_code, verify_code
+from domain_fixtures import merchant
 from sms.fake_yunpian import FakeYunpian
 
 SIX_DIGIT_RUN = re.compile(r"(?<!\d)\d{6}(?!\d)")
@@ -23,7 +23,7 @@ CONVERSATION = "conv-yunpian"
 def test_identification_code_goes_out_through_yunpian_and_verifies(
     demo: Session, var_dir: Path, fake_yunpian: FakeYunpian, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SMS_GATEWAY", "bot.sms_yunpian:YunpianSmsGateway")
+    monkeypatch.setenv("SMS_GATEWAY", "bot.sms.yunpian:YunpianSmsGateway")
     owner = merchant(demo, "822100000000001")
     result = send_code(demo, owner, VerificationPurpose.IDENTIFY, conversation_id=CONVERSATION)
     assert result.outcome is Outcome.OK and result.phone_masked == "138****0001"

@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import pytest
 
-from bot.sms import SmsDeliveryError, SmsGateway, gateway_from_env
-from bot.sms_yunpian import YunpianError, YunpianSmsGateway
+from bot.sms.gateway import SmsDeliveryError, SmsGateway, gateway_from_env
+from bot.sms.yunpian import YunpianError, YunpianSmsGateway
 from sms.conftest import identify_text
 from sms.fake_yunpian import APIKEY, SINGLE_SEND, FakeYunpian
 
@@ -28,7 +28,7 @@ def full_report(error: BaseException) -> str:
 
 def test_sends_the_documented_form_and_accepts_code_0(gateway: YunpianSmsGateway, fake_yunpian: FakeYunpian,
                                                        caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="bot.sms_yunpian")
+    caplog.set_level(logging.INFO, logger="bot.sms.yunpian")
     gateway.send(PHONE, TEXT)
     [request] = fake_yunpian.requests
     assert (request.method, request.path) == ("POST", SINGLE_SEND)
@@ -52,7 +52,7 @@ def test_chinese_text_travels_as_utf8_form_data(gateway: YunpianSmsGateway, fake
 
 def test_gateway_from_env_builds_the_yunpian_gateway(fake_yunpian: FakeYunpian,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SMS_GATEWAY", "bot.sms_yunpian:YunpianSmsGateway")
+    monkeypatch.setenv("SMS_GATEWAY", "bot.sms.yunpian:YunpianSmsGateway")
     gateway = gateway_from_env()
     assert isinstance(gateway, YunpianSmsGateway) and isinstance(gateway, SmsGateway)
     gateway.send(PHONE, TEXT)

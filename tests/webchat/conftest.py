@@ -21,8 +21,8 @@ from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
 from sanic import Sanic
 
-from bot import webtoken
-from bot.channels.webchat import WebChatInput
+from bot.webchat import portal_token
+from bot.rasa.channels.webchat import WebChatInput
 
 FAIL = "请让对话出错"
 SILENT = "请让对话沉默"  # answered with nothing, as Rasa does when a custom action fails
@@ -53,7 +53,7 @@ class Server:
     loop: asyncio.AbstractEventLoop
 
     def token(self, merchant: str = "822100000000001") -> str:
-        return webtoken.issue_token(merchant, webtoken.secret())
+        return portal_token.issue_token(merchant, portal_token.secret())
 
     def run(self, coroutine):
         """Run a coroutine on the server's loop (e.g. a push through the output channel)."""

@@ -14,10 +14,10 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import select
 
-from bot import webtoken
-from bot.channels.webchat import history_messages
+from bot.webchat import portal_token
+from bot.rasa.channels.webchat import history_messages
 from bot.db.models import UploadedDocument
-from bot.identity import verified_metadata, webchat_conversation_id
+from bot.channel_trust import verified_metadata, webchat_conversation_id
 from bot.responses import response_text
 from bot.settings import MAX_MESSAGE_CHARS, PROJECT_ROOT
 
@@ -26,7 +26,7 @@ from .images import png_image
 
 MERCHANT, OTHER = "822100000000001", "822100000000002"
 CONVERSATION = webchat_conversation_id(MERCHANT)
-WEB = PROJECT_ROOT / "bot" / "web"
+WEB = PROJECT_ROOT / "bot" / "webchat" / "page"
 
 
 def _bearer(token: str) -> dict:
@@ -80,7 +80,7 @@ def test_config_offers_the_demo_merchants_in_development(server):
 def test_demo_login_gives_a_token_for_demo_merchants_only(server):
     reply = requests.post(server.url + "/webhooks/webchat/demo-login", json={"merchant": MERCHANT})
     assert reply.status_code == 200
-    assert webtoken.verify_token(reply.json()["token"], webtoken.secret())[0] == MERCHANT
+    assert portal_token.verify_token(reply.json()["token"], portal_token.secret())[0] == MERCHANT
     for body in ({"merchant": "822100000000099"}, {"merchant": 822100000000001}, {}, []):
         refused = requests.post(server.url + "/webhooks/webchat/demo-login", json=body)
         assert refused.status_code == 400 and "格式" in refused.json()["text"]
@@ -102,9 +102,9 @@ def test_demo_login_is_off_with_a_configured_secret_unless_allowed(server, monke
 def test_connection_without_a_valid_token_is_refused(server, chat_client, token):
     tokens = {
         "missing": None,
-        "expired": webtoken.issue_token(MERCHANT, webtoken.secret(), now=time.time() - 7200,
+        "expired": portal_token.issue_token(MERCHANT, portal_token.secret(), now=time.time() - 7200,
                                         lifetime=timedelta(hours=1)),
-        "forged": webtoken.issue_token(MERCHANT, "not-the-secret-but-long-enough-1234567890"),
+        "forged": portal_token.issue_token(MERCHANT, "not-the-secret-but-long-enough-1234567890"),
         "garbage": "abc.def.ghi",
     }
     client = chat_client()
@@ -193,9 +193,9 @@ def test_every_tab_of_the_merchant_gets_the_answers_and_pushes_others_do_not(ser
 
 
 def test_a_token_expiring_while_the_page_is_open_ends_the_session(server, chat_client, monkeypatch):
-    monkeypatch.setattr(webtoken, "LEEWAY_S", 0)
+    monkeypatch.setattr(portal_token, "LEEWAY_S", 0)
     client = chat_client()
-    client.connect(webtoken.issue_token(MERCHANT, webtoken.secret(), lifetime=timedelta(seconds=2)))
+    client.connect(portal_token.issue_token(MERCHANT, portal_token.secret(), lifetime=timedelta(seconds=2)))
     time.sleep(2.5)
     client.emit("user_uttered", {"message": "你好"})
     client.wait_for("session_expired")
@@ -214,7 +214,7 @@ def test_history_needs_a_valid_token_and_shows_only_its_own_conversation(server)
     url = server.url + "/webhooks/webchat/history"
     assert requests.get(url).status_code == 401
     assert requests.get(url, headers={"Authorization": "Bearer abc.def.ghi"}).status_code == 401
-    forged = webtoken.issue_token(OTHER, "not-the-secret-but-long-enough-1234567890")
+    forged = portal_token.issue_token(OTHER, "not-the-secret-but-long-enough-1234567890")
     assert requests.get(url, headers=_bearer(forged)).status_code == 401
     mine = _bearer(server.token(MERCHANT))
     asked = requests.get(url, params={"conversation_id": webchat_conversation_id(OTHER)}, headers=mine)
@@ -341,6 +341,6 @@ def test_storage_failure_gets_the_apology(server, monkeypatch):
     def broken(*_args):
         raise OSError("disk full")
 
-    monkeypatch.setattr("bot.documents.upload_for_dialogue", broken)
+    monkeypatch.setattr("bot.change_requests.documents.upload_for_dialogue", broken)
     reply = _upload(server, png_image())
     assert reply.status_code == 500 and reply.json()["text"] == response_text("utter_technical_problem")

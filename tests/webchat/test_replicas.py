@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from bot.identity import webchat_conversation_id
+from bot.channel_trust import webchat_conversation_id
 
 from .conftest import ChatClient, allow_socketio_client, running_channel
 

@@ -1,4 +1,4 @@
-"""The portal's signed token (bot/webtoken.py): only a fresh HS256 token naming a merchant opens the chat."""
+"""The portal's signed token (bot/webchat/portal_token.py): only a fresh HS256 token naming a merchant opens the chat."""
 from __future__ import annotations
 
 import base64
@@ -11,7 +11,7 @@ from datetime import timedelta
 import jwt
 import pytest
 
-from bot import webtoken
+from bot.webchat import portal_token
 
 SECRET = "s" * 64
 MERCHANT = "822100000000001"
@@ -26,15 +26,15 @@ def _now() -> int:
 
 
 def test_valid_token_names_the_merchant():
-    token = webtoken.issue_token(MERCHANT, SECRET)
-    number, expires_at = webtoken.verify_token(token, SECRET)
+    token = portal_token.issue_token(MERCHANT, SECRET)
+    number, expires_at = portal_token.verify_token(token, SECRET)
     assert number == MERCHANT
-    assert expires_at - _now() == pytest.approx(webtoken.DEMO_LIFETIME.total_seconds(), abs=5)
+    assert expires_at - _now() == pytest.approx(portal_token.DEMO_LIFETIME.total_seconds(), abs=5)
 
 
 def test_portal_token_with_a_float_expiry_is_accepted():
     token = _signed({"sub": MERCHANT, "iat": _now(), "exp": _now() + 3600.5})
-    assert webtoken.verify_token(token, SECRET)[0] == MERCHANT
+    assert portal_token.verify_token(token, SECRET)[0] == MERCHANT
 
 
 @pytest.mark.parametrize(
@@ -55,75 +55,75 @@ def test_portal_token_with_a_float_expiry_is_accepted():
 def test_refused_claims(claims):
     now = _now()
     shifted = {key: value + now if key in ("iat", "exp") else value for key, value in claims.items()}
-    with pytest.raises(webtoken.InvalidWebToken):
-        webtoken.verify_token(_signed(shifted), SECRET)
+    with pytest.raises(portal_token.InvalidWebToken):
+        portal_token.verify_token(_signed(shifted), SECRET)
 
 
 def test_wrong_signature_is_refused():
-    token = webtoken.issue_token(MERCHANT, "another-secret-that-is-long-enough-xx")
-    with pytest.raises(webtoken.InvalidWebToken):
-        webtoken.verify_token(token, SECRET)
+    token = portal_token.issue_token(MERCHANT, "another-secret-that-is-long-enough-xx")
+    with pytest.raises(portal_token.InvalidWebToken):
+        portal_token.verify_token(token, SECRET)
 
 
 def test_tampered_claims_are_refused():
-    header, _, signature = webtoken.issue_token(MERCHANT, SECRET).split(".")
+    header, _, signature = portal_token.issue_token(MERCHANT, SECRET).split(".")
     forged = {"sub": "822100000000002", "iat": _now(), "exp": _now() + 600}
     payload = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
-    with pytest.raises(webtoken.InvalidWebToken):
-        webtoken.verify_token(f"{header}.{payload}.{signature}", SECRET)
+    with pytest.raises(portal_token.InvalidWebToken):
+        portal_token.verify_token(f"{header}.{payload}.{signature}", SECRET)
 
 
 def test_alg_none_is_refused():
     token = jwt.encode({"sub": MERCHANT, "iat": _now(), "exp": _now() + 600}, None, algorithm="none")
-    with pytest.raises(webtoken.InvalidWebToken):
-        webtoken.verify_token(token, SECRET)
+    with pytest.raises(portal_token.InvalidWebToken):
+        portal_token.verify_token(token, SECRET)
 
 
 def test_other_hmac_algorithm_is_refused():
     token = _signed({"sub": MERCHANT, "iat": _now(), "exp": _now() + 600}, algorithm="HS512")
-    with pytest.raises(webtoken.InvalidWebToken):
-        webtoken.verify_token(token, SECRET)
+    with pytest.raises(portal_token.InvalidWebToken):
+        portal_token.verify_token(token, SECRET)
 
 
 @pytest.mark.parametrize("token", [None, "", "abc", "a.b.c", 42, {"token": "x"}])
 def test_garbage_is_refused(token):
-    with pytest.raises(webtoken.InvalidWebToken):
-        webtoken.verify_token(token, SECRET)
+    with pytest.raises(portal_token.InvalidWebToken):
+        portal_token.verify_token(token, SECRET)
 
 
 def test_issue_refuses_a_non_merchant_number():
     with pytest.raises(ValueError):
-        webtoken.issue_token("123", SECRET)
+        portal_token.issue_token("123", SECRET)
 
 
 def test_issue_with_a_long_lifetime_is_then_refused():
-    token = webtoken.issue_token(MERCHANT, SECRET, lifetime=timedelta(hours=24))
-    with pytest.raises(webtoken.InvalidWebToken):
-        webtoken.verify_token(token, SECRET)
+    token = portal_token.issue_token(MERCHANT, SECRET, lifetime=timedelta(hours=24))
+    with pytest.raises(portal_token.InvalidWebToken):
+        portal_token.verify_token(token, SECRET)
 
 
 def test_development_secret_is_generated_once_and_private(var_dir, monkeypatch):
     monkeypatch.delenv("WEBCHAT_JWT_SECRET", raising=False)
-    first = webtoken.secret()
-    assert first == webtoken.secret() and len(first) >= webtoken.MIN_SECRET_CHARS
-    path = var_dir / webtoken.SECRET_FILE_NAME
+    first = portal_token.secret()
+    assert first == portal_token.secret() and len(first) >= portal_token.MIN_SECRET_CHARS
+    path = var_dir / portal_token.SECRET_FILE_NAME
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
 def test_configured_secret_wins_and_must_be_long(var_dir, monkeypatch):
     monkeypatch.setenv("WEBCHAT_JWT_SECRET", SECRET)
-    assert webtoken.secret() == SECRET
-    assert not (var_dir / webtoken.SECRET_FILE_NAME).exists()
+    assert portal_token.secret() == SECRET
+    assert not (var_dir / portal_token.SECRET_FILE_NAME).exists()
     monkeypatch.setenv("WEBCHAT_JWT_SECRET", "short")
-    with pytest.raises(webtoken.WebTokenConfigError):
-        webtoken.secret()
+    with pytest.raises(portal_token.WebTokenConfigError):
+        portal_token.secret()
 
 
 def test_demo_login_only_without_a_configured_secret_unless_allowed(monkeypatch):
     monkeypatch.delenv("WEBCHAT_JWT_SECRET", raising=False)
     monkeypatch.delenv("WEBCHAT_DEMO_LOGIN", raising=False)
-    assert webtoken.demo_login_enabled()
+    assert portal_token.demo_login_enabled()
     monkeypatch.setenv("WEBCHAT_JWT_SECRET", SECRET)
-    assert not webtoken.demo_login_enabled()
+    assert not portal_token.demo_login_enabled()
     monkeypatch.setenv("WEBCHAT_DEMO_LOGIN", "1")
-    assert webtoken.demo_login_enabled()
+    assert portal_token.demo_login_enabled()

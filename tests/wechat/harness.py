@@ -12,7 +12,7 @@ import aiohttp
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from bot.channels.wechat import WeChatInput
+from bot.rasa.channels.wechat import WeChatInput
 
 _app_names = itertools.count(1)
 

@@ -10,13 +10,13 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.channels.rest import TOO_LONG_INTENT
-from bot.channels.wechat import WeChatInput
+from bot.rasa.channels.rest import TOO_LONG_INTENT
+from bot.rasa.channels.wechat import WeChatInput
 from bot.db.engine import session_scope
 from bot.db.models import Merchant, UploadedDocument, WeChatInboundMessage
-from bot.demo import seed
-from bot.documents import read_upload
-from bot.identity import verified_metadata, wechat_conversation_id
+from bot.ops.demo import seed
+from bot.change_requests.documents import read_upload
+from bot.channel_trust import verified_metadata, wechat_conversation_id
 from bot.responses import response_text
 from bot.settings import MAX_MESSAGE_CHARS
 from bot.wechat import bind_openid
@@ -53,7 +53,7 @@ async def test_url_verification_echoes_only_for_the_right_signature(make_config,
 
 
 async def test_without_a_token_every_request_is_refused(fake_wechat, sessions, plain_pusher, caplog):
-    caplog.set_level(logging.WARNING, logger="bot.channels.wechat")
+    caplog.set_level(logging.WARNING, logger="bot.rasa.channels.wechat")
     channel = WeChatInput(WeChatConfig(api_base=fake_wechat.url), sessions)
     assert caplog.text.count("WECHAT_TOKEN is not set") == 1
     dialogue = Dialogue()

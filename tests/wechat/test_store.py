@@ -8,8 +8,8 @@ from sqlalchemy import select, text
 
 from bot.db.engine import session_scope
 from bot.db.models import Merchant, WeChatBinding, WeChatInboundMessage
-from bot.demo import seed
-from bot.identity import wechat_conversation_id
+from bot.ops.demo import seed
+from bot.channel_trust import wechat_conversation_id
 from bot.wechat import bind_openid, bound_merchant_number, openid_from_conversation_id, store
 from bot.workdays import utcnow
 from wechat.conftest import separate_sessions

@@ -1,0 +1,329 @@
+"""Command line of the assistant's back office: `bot <command>` (or `python -m bot <command>`).
+
+    bot db upgrade                                   apply database migrations
+    bot demo seed                                    migrate, then add the demo merchants
+    bot demo seed-load-test [--count N] [--start I]  migrate, then add load-test merchants (bench)
+    bot requests list [--merchant NUMBER] [--json]   change requests, newest first
+    bot handoffs list [--json]                       conversations handed to agents
+    bot serve [...]                                  development server (bot.ops.devserver)
+
+`--json` prints exactly one JSON list on stdout, for scripts. Bad input and an unusable database
+give a one-line message on stderr and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import unicodedata
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, NoReturn
+
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from bot import settings
+from bot.db.crypto import DataKeyError
+from bot.db.engine import display_url, make_engine, session_factory, session_scope, sqlite_path
+from bot.masking import redact
+
+EXIT_USAGE = 2
+MERCHANT_NUMBER = re.compile(r"[0-9]{15}")
+
+
+class CliError(Exception):
+    """A problem the user can fix; shown as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see `{self.prog} --help`)")
+
+
+# --- database access -------------------------------------------------------------------------------
+
+
+def _existing_database(url: str) -> Engine:
+    """An engine on a database that exists and is migrated; never creates one as a side effect."""
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise CliError(f"no database at {path}: run `bot demo seed` or `bot db upgrade` first")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            migrated = inspect(connection).has_table("change_requests")
+    except SQLAlchemyError as exc:
+        raise CliError(f"cannot open database {display_url(url)}: {_first_line(exc)}") from exc
+    if not migrated:
+        raise CliError(f"database {display_url(url)} has no tables yet: run `bot db upgrade`")
+    return engine
+
+
+@contextmanager
+def _existing_session() -> Iterator[Session]:
+    """A session (committed at the end) on the configured, existing database; the engine is
+    disposed of afterwards, so a command leaves no connection behind."""
+    engine = _existing_database(settings.database_url())
+    try:
+        with session_scope(session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    # SQLAlchemy errors carry the SQL statement and a help link on later lines.
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()
+    return redact(text[0]) if text else type(exc).__name__
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+
+def _upgrade(url: str) -> None:
+    # Imported here: alembic doubles the start-up time of the read-only commands.
+    from alembic.util.exc import CommandError
+
+    from bot.db.migrate import upgrade
+
+    try:
+        upgrade(url)
+    except CommandError as exc:
+        raise CliError(f"migration failed: {redact(str(exc))}") from exc
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    url = settings.database_url()
+    _upgrade(url)
+    print(f"Database schema is up to date: {display_url(url)}")
+    return 0
+
+
+def cmd_demo_seed(args: argparse.Namespace) -> int:
+    from bot.ops.demo import seed
+
+    url = settings.database_url()
+    _upgrade(url)
+    engine = make_engine(url)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            summary = seed(session)
+    finally:
+        engine.dispose()
+    added = f"{summary.merchants_created} added" if summary.merchants_created else "all present already"
+    print(f"Demo data ready in {display_url(url)}: {summary.merchants_total} merchants ({added}), "
+          f"{summary.requests_created} change request(s) added.")
+    return 0
+
+
+def cmd_demo_seed_load_test(args: argparse.Namespace) -> int:
+    from bot.ops.demo import load_test_merchant, seed_load_test_merchants
+
+    if args.count < 1 or args.start < 10 or args.start + args.count - 1 > 999:
+        raise CliError("--start and --count must name load-test merchants 10-999")
+    url = settings.database_url()
+    _upgrade(url)
+    engine = make_engine(url)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            summary = seed_load_test_merchants(session, args.count, start=args.start)
+    finally:
+        engine.dispose()
+    first = load_test_merchant(args.start).number
+    print(f"{summary.merchants_total} load-test merchants from {first} ready in {display_url(url)} "
+          f"({summary.merchants_created} added).")
+    return 0
+
+
+def cmd_requests_list(args: argparse.Namespace) -> int:
+    from bot.db.models import Merchant
+    from bot.agents.views import list_requests
+
+    number = args.merchant
+    if number is not None and not MERCHANT_NUMBER.fullmatch(number):
+        raise CliError(f"merchant number must be 15 digits, got {redact(number)!r}")
+    with _existing_session() as session:
+        if number is not None and session.execute(
+            select(Merchant.id).where(Merchant.merchant_number == number)
+        ).first() is None:
+            raise CliError(f"no merchant with number {number}")
+        rows = list_requests(session, merchant_number=number)
+    if args.json:
+        _print_json(rows)
+    else:
+        _print_table(
+            rows,
+            [
+                ("reference", lambda r: r["reference"]),
+                ("merchant", lambda r: r["merchant_id"]),
+                ("status", lambda r: f"{r['status']} {r['status_label']}" + (" [逾期]" if r["overdue"] else "")),
+                ("bank", lambda r: r["bank"]),
+                ("card", lambda r: r["card_masked"]),
+                ("holder", lambda r: r["account_name"]),
+                ("reason", lambda r: r["reason"]),
+                ("created", lambda r: _short_time(r["created_at"])),
+                ("due", lambda r: _short_time(r["due_at"])),
+            ],
+            empty="(no change requests)",
+        )
+    return 0
+
+
+def cmd_handoffs_list(args: argparse.Namespace) -> int:
+    from bot.agents.views import list_handoffs
+
+    with _existing_session() as session:
+        rows = list_handoffs(session)
+    if args.json:
+        _print_json(rows)
+    else:
+        _print_table(
+            rows,
+            [
+                ("id", lambda r: str(r["id"])),
+                ("status", lambda r: f"{r['status']} {r['status_label']}"),
+                ("channel", lambda r: r["channel"]),
+                ("conversation", lambda r: r["conversation_id"]),
+                ("merchant", lambda r: r["merchant_id"] or "-"),
+                ("reason", lambda r: r["reason"]),
+                ("agent", lambda r: r["agent"] or "-"),
+                ("created", lambda r: _short_time(r["created_at"])),
+            ],
+            empty="(no handoffs)",
+        )
+    return 0
+
+
+def cmd_wechat_prune(args: argparse.Namespace) -> int:
+    """Forget the records of WeChat pushes older than --hours (run daily, e.g. from cron): they
+    only serve to recognise WeChat's retries, which come within seconds."""
+    from datetime import timedelta
+
+    from bot.wechat.store import forget_inbound
+
+    if args.hours < 1:
+        raise CliError("--hours must be at least 1 (retries and replays are recognised by these records)")
+    with _existing_session() as session:
+        removed = forget_inbound(session, timedelta(hours=args.hours))
+    print(f"removed {removed} WeChat push records older than {args.hours} h")
+    return 0
+
+
+def cmd_serve(argv: list[str]) -> int:
+    try:
+        from bot.ops import devserver
+    except ModuleNotFoundError as exc:
+        if exc.name != "bot.ops.devserver":
+            raise
+        raise CliError("`bot serve` is not available: bot/ops/devserver.py is missing") from exc
+    result = devserver.main(argv)
+    return result if isinstance(result, int) else 0
+
+
+# --- output ----------------------------------------------------------------------------------------
+
+
+def _print_json(rows: list[dict[str, Any]]) -> None:
+    print(json.dumps(rows, ensure_ascii=False, indent=2))
+
+
+def _short_time(iso: str | None) -> str:
+    return iso[:16].replace("T", " ") if iso else "-"  # local time already; minutes are enough
+
+
+def _width(text: str) -> int:
+    # Chinese characters take two terminal columns.
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+def _print_table(
+    rows: list[dict[str, Any]], columns: list[tuple[str, Callable[[dict[str, Any]], str]]], empty: str
+) -> None:
+    if not rows:
+        print(empty)
+        return
+    cells = [[title for title, _ in columns]] + [[str(get(row)) for _, get in columns] for row in rows]
+    widths = [max(_width(line[i]) for line in cells) for i in range(len(columns))]
+    for line in cells:
+        print("  ".join(_pad(cell, widths[i]) for i, cell in enumerate(line)).rstrip())
+
+
+# --- entry point -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bot", description="Back office of the settlement-account assistant.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="action", metavar="ACTION")
+    db.required = True
+    db.add_parser("upgrade", help="apply all migrations").set_defaults(handler=cmd_db_upgrade)
+
+    demo = commands.add_parser("demo", help="demo data").add_subparsers(dest="action", metavar="ACTION")
+    demo.required = True
+    demo.add_parser("seed", help="migrate, then add the demo merchants").set_defaults(handler=cmd_demo_seed)
+    load_test = demo.add_parser("seed-load-test", help="migrate, then add merchants for load tests (make bench)")
+    load_test.add_argument("--count", type=int, default=8, help="how many merchants (default 8)")
+    load_test.add_argument("--start", type=int, default=100, help="index of the first one (default 100)")
+    load_test.set_defaults(handler=cmd_demo_seed_load_test)
+
+    requests = commands.add_parser("requests", help="change requests").add_subparsers(dest="action", metavar="ACTION")
+    requests.required = True
+    list_requests = requests.add_parser("list", help="list change requests, newest first")
+    list_requests.add_argument("--merchant", metavar="NUMBER", help="only this merchant (15 digits)")
+    list_requests.add_argument("--json", action="store_true", help="print a JSON list")
+    list_requests.set_defaults(handler=cmd_requests_list)
+
+    handoffs = commands.add_parser("handoffs", help="handoffs to agents").add_subparsers(dest="action", metavar="ACTION")
+    handoffs.required = True
+    list_handoffs = handoffs.add_parser("list", help="list handoffs, newest first")
+    list_handoffs.add_argument("--json", action="store_true", help="print a JSON list")
+    list_handoffs.set_defaults(handler=cmd_handoffs_list)
+
+    wechat = commands.add_parser("wechat", help="WeChat channel housekeeping").add_subparsers(
+        dest="action", metavar="ACTION")
+    wechat.required = True
+    prune = wechat.add_parser("prune", help="delete the records of old pushes (kept only to recognise retries)")
+    prune.add_argument("--hours", type=int, default=24, help="keep this many hours (default 24)")
+    prune.set_defaults(handler=cmd_wechat_prune)
+
+    # Listed for --help only: main() hands everything after `serve` to bot.ops.devserver untouched.
+    commands.add_parser("serve", help="run the development server (options: bot serve --help)")
+    return parser
+
+
+def _use_utf8_stdout() -> None:
+    # The JSON output is UTF-8 (ensure_ascii=False) whatever the locale of the calling script.
+    try:
+        sys.stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0, or 2 for a problem the user can fix)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["serve"]:
+            return cmd_serve(argv[1:])
+        args = build_parser().parse_args(argv)
+        _use_utf8_stdout()
+        return args.handler(args)
+    except (CliError, DataKeyError) as exc:
+        message = str(exc)
+    except SQLAlchemyError as exc:
+        message = f"database error: {_first_line(exc)}"
+    except KeyboardInterrupt:
+        return 130
+    print(f"bot: {message}", file=sys.stderr)
+    return EXIT_USAGE

@@ -1,0 +1,110 @@
+"""Rasa's REST channel with the guarantees every channel here gives.
+
+Same URL (`/webhooks/rest/webhook`) and JSON as Rasa's standard `rest` channel, plus:
+- a message longer than MAX_MESSAGE_CHARS never reaches the NLU: it becomes the intent
+  `message_too_long`, which the dialogue answers with a Chinese explanation;
+- malformed requests get a 400 with a Chinese message instead of a stack trace;
+- the conversation ids of the web chat and WeChat channels (`webchat-...`, `wechat-...`) are
+  refused with a 403: REST clients cannot speak as, or read, an authenticated conversation;
+- if the dialogue fails, the merchant gets a Chinese apology, never an empty answer, and the log
+  records the failure without the message text (it may hold card or ID numbers); a turn that
+  ended without any reply gets `utter_internal_error` (bot.rasa.channels.safety_net).
+"""
+from __future__ import annotations
+
+import logging
+from asyncio import CancelledError
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import RestInput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.rasa.channels.safety_net import apology_for_silence
+from bot.channel_trust import reserved_conversation_id
+from bot.responses import response_text
+from bot.settings import MAX_MESSAGE_CHARS
+
+logger = logging.getLogger(__name__)
+
+TOO_LONG_INTENT = "/message_too_long"
+MAX_SENDER_CHARS = 128
+
+
+def bound_message(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
+    """The text the dialogue sees: the message itself, or the too-long intent."""
+    if len(text) > max_chars:
+        return TOO_LONG_INTENT
+    return text
+
+
+class BoundedRestInput(RestInput):
+    """Rasa's REST channel, bounded and never silent."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "rest"
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[None]]
+    ) -> Blueprint:
+        webhook = Blueprint("bounded_rest_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            payload = json_body(request)
+            sender = payload.get("sender") if payload is not None else None
+            text = payload.get("message") if payload is not None else None
+            if sender is None:
+                sender = "default"
+            if not isinstance(sender, str) or not sender or len(sender) > MAX_SENDER_CHARS:
+                return _reply(None, response_text("utter_bad_request"), status=400)
+            if reserved_conversation_id(sender):
+                # Web chat and WeChat conversations belong to an authenticated merchant or follower.
+                return _reply(None, response_text("utter_bad_request"), status=403)
+            if not isinstance(text, str):
+                return _reply(sender, response_text("utter_bad_request"), status=400)
+
+            collector = CollectingOutputChannel()
+            message = UserMessage(
+                bound_message(text),
+                collector,
+                sender,
+                input_channel=self.name(),
+                metadata=self.get_metadata(request),
+            )
+            try:
+                await on_new_message(message)
+            except CancelledError:
+                logger.error("REST turn for a conversation timed out (text withheld)")
+                return _reply(sender, response_text("utter_technical_problem"))
+            except Exception as error:  # noqa: BLE001 - the merchant must always get an answer
+                logger.error(
+                    "REST turn failed: %s (text withheld)", type(error).__name__
+                )
+                return _reply(sender, response_text("utter_technical_problem"))
+            if not collector.messages:
+                return _reply(sender, apology_for_silence("REST"))
+            return response.json(collector.messages)
+
+        return webhook
+
+
+def json_body(request: Request) -> Optional[Dict[str, Any]]:
+    """The JSON object of a request, or None when the body is not one (never an exception)."""
+    try:
+        body = request.json
+    except Exception:  # noqa: BLE001 - sanic raises InvalidUsage on bad JSON
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _reply(recipient: Optional[str], text: str, status: int = 200) -> HTTPResponse:
+    messages: List[Dict[str, Any]] = [{"recipient_id": recipient, "text": text}]
+    return response.json(messages, status=status)
