@@ -1,16 +1,30 @@
-"""What every action needs: a database session, the identified merchant, the conversation context."""
+"""What every action needs: a database session off the event loop, the identified merchant, the
+conversation context.
+
+rasa_sdk runs every action on one asyncio event loop, shared by all conversations. Database work
+(SQLite's write lock can take seconds) and SMS sending (a provider may take seconds, with retries)
+must never run on it, or one slow SMS stalls every conversation: an action that needs either is a
+`BlockingAction`, whose synchronous `act` runs in a worker thread. Actions keep no per-call state on
+their instance (rasa_sdk shares one instance between all conversations).
+"""
 from __future__ import annotations
 
+import abc
+import asyncio
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Text, TypeVar
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from bot.agents import handoff
 from bot import channel_trust
-from bot.codes import verification
+from bot import codes
 from bot.db.engine import session_scope
 from bot.db.models import Merchant
 from bot.change_requests.filing import ChangeDetails
@@ -18,6 +32,33 @@ from bot.dialogue.turns import Message
 from bot.change_requests.prechecks import find_merchant
 from bot.validation import banks
 from bot.validation.errors import Invalid
+
+
+T = TypeVar("T")
+DomainDict = Dict[Text, Any]
+
+# Threads for the actions' blocking work. Enough for every conversation that may wait on a slow SMS
+# provider at once (a send takes up to 3 attempts x 10 s) without queueing the quick turns behind them.
+WORKER_THREADS = int(os.environ.get("ACTION_WORKER_THREADS", "32"))
+_workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="action-work")
+
+
+async def off_the_loop(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` in a worker thread: the event loop serves other conversations meanwhile."""
+    return await asyncio.get_running_loop().run_in_executor(_workers, functools.partial(function, *args))
+
+
+class BlockingAction(Action, abc.ABC):
+    """An action whose work touches the database or sends SMS: `act` runs in a worker thread.
+
+    Abstract, so rasa_sdk does not register this base itself (it skips abstract classes)."""
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        return await off_the_loop(self.act, dispatcher, tracker, domain)
+
+    @abc.abstractmethod
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        """The action's work, synchronous (database sessions, SMS)."""
 
 
 @contextmanager
@@ -78,14 +119,17 @@ def change_details(tracker: Tracker) -> ChangeDetails:
     )
 
 
-def announce_code(dispatcher: Any, sent: verification.SendResult, response: str = "utter_code_sent",
+def announce_code(dispatcher: Any, sent: codes.SendResult, response: str = "utter_code_sent",
                   **variables: str) -> None:
-    """Say that a code went to the registered phone, or why none was sent (too soon, locked, limit)."""
+    """Say that a code went to the registered phone, or why none was sent (the SMS provider failed,
+    too soon, locked, limit)."""
     if sent.ok:
         dispatcher.utter_message(response=response, phone_masked=sent.phone_masked or "", **variables)
-    elif sent.outcome is verification.Outcome.TOO_SOON:
+    elif sent.outcome is codes.Outcome.NOT_DELIVERED:
+        dispatcher.utter_message(response="utter_code_not_delivered")
+    elif sent.outcome is codes.Outcome.TOO_SOON:
         dispatcher.utter_message(response="utter_code_too_soon", seconds=str(sent.retry_after or 60))
-    elif sent.outcome is verification.Outcome.LOCKED:
+    elif sent.outcome is codes.Outcome.LOCKED:
         dispatcher.utter_message(response="utter_code_locked", minutes=str(max(1, (sent.retry_after or 60) // 60)))
     else:
         dispatcher.utter_message(response="utter_code_rate_limited")

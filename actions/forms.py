@@ -31,20 +31,20 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.common import (
-    announce_code, bank_named_in_change, current_merchant, database, hand_off, incoming_message,
-    typed_merchant,
+    announce_code, bank_named_in_change, change_details, current_merchant, database, hand_off, incoming_message,
+    off_the_loop, typed_merchant,
 )
+from bot import codes
 from bot.agents import handoff
-from bot.codes import verification
+from bot.change_requests import account_holder
+from bot.change_requests.filing import new_idempotency_key
+from bot.change_requests.prechecks import find_merchant, needs_licence
 from bot.db.models import MerchantKind, VerificationPurpose
 from bot.dialogue import turns
-from bot.dialogue.turns import Checked, Decision
-from bot.change_requests.filing import same_name
+from bot.dialogue.turns import Checked, Decision, without_question_tail
 from bot.masking import mask_number
-from bot.change_requests.prechecks import find_merchant
 from bot.validation import (
-    bank_card, banks, branch, confirmation, corporate_account, identifiers, licence, person_name, reason, resident_id,
-    route,
+    bank_card, banks, branch, confirmation, corporate_account, identifiers, licence, reason, resident_id, route,
 )
 from bot.validation.errors import Invalid, Reason
 from bot.validation.messages import response_for
@@ -115,10 +115,8 @@ class ValidatedForm:
             return [next_slot] if next_slot else []
         turn = _Turn()
         required = await self.required_slots(self.domain_slots(domain), dispatcher, tracker, domain)
-        events: List[EventType] = []
-        for slot, value in tracker.slots_to_validate().items():
-            if slot in required and hasattr(self, "check_" + slot):
-                events += self._take(slot, value, dispatcher, tracker, turn)
+        # The checks read the database and may send a code by SMS: never on the event loop.
+        events = await off_the_loop(self._take_all, required, dispatcher, tracker, turn)
         if turn.rejected:
             # Rasa then runs the rule for the interruption and comes back to this form.
             return [ActionExecutionRejected(self.form_name())] + events
@@ -127,6 +125,14 @@ class ValidatedForm:
             return events + turn.events
         next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
         return events + turn.events + ([next_slot] if next_slot else [])
+
+    def _take_all(self, required: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker,
+                  turn: _Turn) -> List[EventType]:
+        events: List[EventType] = []
+        for slot, value in tracker.slots_to_validate().items():
+            if slot in required and hasattr(self, "check_" + slot):
+                events += self._take(slot, value, dispatcher, tracker, turn)
+        return events
 
     def _take(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
               turn: _Turn) -> List[EventType]:
@@ -202,6 +208,12 @@ class ValidatedForm:
         return [SlotSet(slot, None), SlotSet("failed_attempts", failures)]
 
 
+def _merchant_needs_licence(tracker: Tracker) -> bool:
+    with database() as session:
+        merchant = current_merchant(session, tracker)
+        return merchant is not None and needs_licence(merchant)
+
+
 def _runs_on_a_message(tracker: Tracker) -> bool:
     """True when the form runs on the merchant's latest message, False when it (re)starts after
     another action. Rasa's form appends its own run (`action: <form>`) and the slots to validate to
@@ -222,14 +234,11 @@ def _clarification(slot: str, value: Any, understood: Any, message: turns.Messag
             "question": message.text[:40]}
 
 
-ROUTE_LABELS = {"online": "线上办理", "offline": "去网点办理"}
-
-
 def answer_label(slot: str, text: str) -> str:
     """How a value is shown back: numbers masked, routes by name."""
     if re.search(r"\d{6,}", text):
         return mask_number(text)
-    return ROUTE_LABELS.get(text, text[:30])
+    return route.LABELS.get(text, text[:30])
 
 
 def _text(value: Any) -> str:
@@ -244,13 +253,13 @@ def _typed_code(value: Any) -> str:
         raise refused_by(error)
 
 
-def _verification_refusal(result: verification.VerifyResult) -> Refused:
+def _verification_refusal(result: codes.VerifyResult) -> Refused:
     """Wrong codes follow the verification policy (5 tries, then a 30-minute lock), not the
     generic three-failures handoff, so they are not counted here."""
     outcome = result.outcome
-    if outcome is verification.Outcome.WRONG_CODE:
+    if outcome is codes.Outcome.WRONG_CODE:
         refusal = Refused("utter_code_wrong", attempts_left=result.attempts_left or 0)
-    elif outcome is verification.Outcome.LOCKED:
+    elif outcome is codes.Outcome.LOCKED:
         refusal = Refused("utter_code_locked", minutes=max(1, (result.retry_after or 60) // 60))
     else:
         refusal = Refused("utter_code_expired")
@@ -274,7 +283,7 @@ class ValidateIdentifyForm(ValidatedForm, FormValidationAction):
             merchant = find_merchant(session, number)
             if merchant is None:
                 raise Refused("utter_merchant_unknown", last4=number[-4:])
-            sent = verification.send_code(session, merchant, VerificationPurpose.IDENTIFY,
+            sent = codes.send_code(session, merchant, VerificationPurpose.IDENTIFY,
                                           conversation_id=tracker.sender_id)
         announce_code(dispatcher, sent)
         return {"merchant_number": number, "merchant_verified": False}
@@ -283,7 +292,7 @@ class ValidateIdentifyForm(ValidatedForm, FormValidationAction):
         code = _typed_code(value)
         with database() as session:
             merchant = typed_merchant(session, tracker)
-            result = verification.verify_code(session, merchant, VerificationPurpose.IDENTIFY, code,
+            result = codes.verify_code(session, merchant, VerificationPurpose.IDENTIFY, code,
                                                conversation_id=tracker.sender_id)
         if not result.ok:
             raise _verification_refusal(result)
@@ -291,12 +300,9 @@ class ValidateIdentifyForm(ValidatedForm, FormValidationAction):
         return {"identify_code": "verified", "merchant_verified": True}
 
 
-BRANCH_UNKNOWN = "未提供（由审核人员向银行核实）"
-
-
 class ValidateChangeForm(ValidatedForm, FormValidationAction):
     interruptions = COMMON_INTERRUPTIONS | {"check_status", "correct_info"}
-    skippable = {"opening_branch": BRANCH_UNKNOWN}
+    skippable = {"opening_branch": branch.NOT_GIVEN}
 
     def name(self) -> Text:
         return "validate_change_form"
@@ -305,11 +311,8 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
                              tracker: Tracker, domain: DomainDict) -> List[Text]:
         if tracker.get_slot("route") == "offline":
             return ["route"]
-        with database() as session:
-            merchant = current_merchant(session, tracker)
-            needs_licence = merchant is not None and merchant.kind != MerchantKind.MICRO.value
-        # Only sole traders and companies have a business licence.
-        return [slot for slot in domain_slots if needs_licence or slot != "license_number"]
+        with_licence = await off_the_loop(_merchant_needs_licence, tracker)
+        return [slot for slot in domain_slots if with_licence or slot != "license_number"]
 
     def check_route(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
         try:
@@ -319,7 +322,7 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
 
     def check_change_reason(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Any:
         try:
-            given = reason.validate(_without_question(_text(value)))
+            given = reason.validate(without_question_tail(_text(value)))
         except Invalid as error:
             raise refused_by(error)
         return given.value if given.strong else Weak(given.value)
@@ -333,13 +336,10 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
     def check_license_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
         try:
             code = licence.validate(_text(value))
+            with database() as session:
+                return account_holder.check_licence(current_merchant(session, tracker), code)
         except Invalid as error:
             raise refused_by(error)
-        with database() as session:
-            merchant = current_merchant(session, tracker)
-            if merchant is not None and merchant.license_code and merchant.license_code != code:
-                raise Refused("utter_licence_mismatch")
-        return code
 
     def check_new_account_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[str, Any]:
         """The card first: its BIN names the bank ("招商银行 借记卡，尾号0568"), so the bank is asked
@@ -384,31 +384,21 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
         return bank.name
 
     def check_holder_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Any:
-        with database() as session:
-            merchant = current_merchant(session, tracker)
-            if merchant is not None and merchant.kind == MerchantKind.COMPANY.value:
-                name = _text(value).strip()
-                if name != merchant.business_name:
-                    raise Refused("utter_corporate_name_mismatch", business_name=merchant.business_name)
-                return name
-            if merchant is not None and person_name.is_self_reference(_text(value)):
-                return merchant.legal_person_name
-            try:
-                name = person_name.validate(_text(value))
-            except Invalid as error:
-                raise refused_by(error)
-            if merchant is not None and not same_name(merchant, name):
-                dispatcher.utter_message(response="utter_different_name")
-                # Any two or three characters pass as a name; a middle dot is a name's own shape.
-                return name if "·" in name else Weak(name)
-        return name  # the operator's own name: as good as a checksum
+        try:
+            with database() as session:
+                holder = account_holder.check_holder_name(current_merchant(session, tracker), _text(value))
+        except Invalid as error:
+            raise refused_by(error)
+        if holder.different_name:
+            dispatcher.utter_message(response="utter_different_name")
+        return holder.name if holder.certain else Weak(holder.name)
 
     def check_opening_branch(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
         if branch.is_unknown(_text(value)):
             # Where to find it, and a button to leave it to the review: no failure of the merchant's.
             raise refused_by(Invalid(Reason.BRANCH_NOT_KNOWN)).not_counted()
         try:
-            return branch.validate(_without_question(_text(value)))
+            return branch.validate(without_question_tail(_text(value)))
         except Invalid as error:
             raise refused_by(error)
 
@@ -419,20 +409,10 @@ class ValidateChangeForm(ValidatedForm, FormValidationAction):
             except Invalid as error:
                 raise refused_by(error)
         if value:
-            from bot.change_requests.filing import new_idempotency_key
-
             return {"change_confirmed": True, "idempotency_key": new_idempotency_key()}
         dispatcher.utter_message(response="utter_which_field")
         return {"change_confirmed": None}
 
-
-# A question put around a value ("浦东支行可以吗？"): the value is checked without it, and the
-# turn-taking (bot/dialogue/turns.py) asks whether it was the answer or a question.
-_QUESTION_TAIL = re.compile(r"(可以吗|行吗|对吗|是吗|对不对|行不行|可不可以|吗|呢|吧)?[?？。.!！\s]*$")
-
-
-def _without_question(text: str) -> str:
-    return _QUESTION_TAIL.sub("", text.strip()) or text
 
 class ValidateSignForm(ValidatedForm, FormValidationAction):
     interruptions = COMMON_INTERRUPTIONS | {"check_status", "correct_info"}
@@ -442,12 +422,10 @@ class ValidateSignForm(ValidatedForm, FormValidationAction):
         return "validate_sign_form"
 
     def check_sign_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> str:
-        from actions.common import change_details
-
         code = _typed_code(value)
         with database() as session:
             merchant = current_merchant(session, tracker)
-            result = verification.verify_signing_code(session, merchant, code, conversation_id=tracker.sender_id,
+            result = codes.verify_signing_code(session, merchant, code, conversation_id=tracker.sender_id,
                                                       change=change_details(tracker))
         if not result.ok:
             raise _verification_refusal(result)
@@ -466,7 +444,7 @@ class ValidateTotpForm(ValidatedForm, FormValidationAction):
         code = _typed_code(value)
         with database() as session:
             merchant = current_merchant(session, tracker)
-            result = verification.confirm_enrolment(session, merchant, code)
+            result = codes.confirm_enrolment(session, merchant, code)
         if not result.ok:
             raise _verification_refusal(result)
         dispatcher.utter_message(response="utter_totp_enabled")

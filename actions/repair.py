@@ -19,13 +19,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import current_merchant, database, incoming_message, is_identified
+from actions.common import BlockingAction, DomainDict, current_merchant, database, incoming_message, is_identified
 from actions.flow import tell_status
 from bot.agents import handoff
 from bot.db.models import MerchantKind
 from bot.masking import mask_card_spaced, mask_number
 
-DomainDict = Dict[Text, Any]
 ACTION_LISTEN = "action_listen"
 LOOP_GUARD_ASKS = 3
 QUESTION_ASKED = "question_asked"
@@ -35,15 +34,16 @@ INTENT_PAYLOADS = {"cancel": "/cancel", "request_human": "/request_human", "comp
                    "skip_for_later": "/skip_for_later", "resume_bot": "/resume_bot"}
 
 
-class AskForSlot(Action):
-    """Asks the form's question for `slot` (the domain's `utter_ask_<slot>`)."""
+class AskForSlot(BlockingAction):
+    """Asks the form's question for `slot` (the domain's `utter_ask_<slot>`). Blocking: some
+    questions depend on the merchant on record (a company is asked for its corporate account)."""
 
     slot = ""
 
     def name(self) -> Text:
         return f"action_ask_{self.slot}"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         pending = tracker.get_slot("pending_clarification") or {}
         if pending.get("slot") == self.slot:
             _ask_clarification(dispatcher, pending)
@@ -125,13 +125,13 @@ PLAIN_ASKS = [_plain_ask(slot) for slot in (
     "holder_name", "opening_branch", "sign_code", "totp_code")]
 
 
-class ActionAnswerPendingQuestion(Action):
+class ActionAnswerPendingQuestion(BlockingAction):
     """The merchant chose "I was asking" in a clarification: answer that question."""
 
     def name(self) -> Text:
         return "action_answer_pending_question"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         pending = tracker.get_slot("pending_clarification") or {}
         intent = pending.get("intent")
         if intent == "faq" and pending.get("response_key"):
@@ -189,13 +189,13 @@ class ActionSkipForLater(Action):
         return []
 
 
-class ActionHandoffWaiting(Action):
+class ActionHandoffWaiting(BlockingAction):
     """While an agent has the conversation: a short acknowledgement and the way back to the bot."""
 
     def name(self) -> Text:
         return "action_handoff_waiting"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         with database() as session:
             still_open = handoff.open_handoff_for(session, tracker.sender_id) is not None
         if not still_open:  # closed by an agent without handing back through Rasa's API
@@ -205,13 +205,13 @@ class ActionHandoffWaiting(Action):
         return []
 
 
-class ActionResumeBot(Action):
+class ActionResumeBot(BlockingAction):
     """'不等了，继续自助办理': withdraw the handoff and ask the question where the form stopped."""
 
     def name(self) -> Text:
         return "action_resume_bot"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         if tracker.get_slot("handoff"):
             with database() as session:
                 handoff.withdraw_handoff(session, tracker.sender_id)

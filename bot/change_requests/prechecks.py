@@ -23,6 +23,7 @@ from bot.db.models import (
     OPEN_REQUEST_STATUSES,
     ChangeRequest,
     Merchant,
+    MerchantKind,
     RequestStatus,
     Terminal,
     TerminalStatus,
@@ -64,6 +65,11 @@ class PrecheckResult:
             details["reference"] = self.open_request.reference
             details["status_label"] = RequestStatus(self.open_request.status).label
         return details
+
+
+def needs_licence(merchant: Merchant) -> bool:
+    """Only sole traders and companies have a business licence (micro merchants have none)."""
+    return merchant.kind != MerchantKind.MICRO.value
 
 
 def find_merchant(session: Session, merchant_number: str) -> Merchant | None:

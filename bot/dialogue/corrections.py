@@ -11,6 +11,7 @@ True
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 # What merchants call each field, nearest words first (支行 before 银行: "开户银行支行" is the branch).
@@ -48,3 +49,38 @@ def names_other_field(text: str, asked_slot: str) -> bool:
     """A correction of another value than the one being asked for."""
     slot = field_to_correct(text)
     return slot is not None and slot != asked_slot
+
+
+CORRECTABLE = frozenset(slot for _, slot in FIELD_WORDS)
+# The card names its bank: a wrong bank means the card is asked again, and the other way round.
+_CARD_AND_BANK = ("new_account_number", "new_bank", "bin_bank", "named_bank")
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What "卡号输错了" (or a button naming a field) changes in the collected values."""
+
+    field: Optional[str]  # None: the merchant must say which field (the bot asks)
+    slots_to_clear: Tuple[str, ...] = ()
+
+
+def plan_correction(text: str, button_field: Optional[str] = None) -> Optional[Correction]:
+    """None when the text is not a correction at all ("户名是张伟" is the value itself).
+
+    >>> plan_correction("卡号输错了").slots_to_clear
+    ('new_account_number', 'new_bank', 'bin_bank', 'named_bank', 'change_confirmed', 'sign_code')
+    >>> plan_correction("写错了")
+    Correction(field=None, slots_to_clear=('change_confirmed',))
+    >>> plan_correction("户名是张伟") is None
+    True
+    """
+    if button_field in CORRECTABLE:
+        field = button_field
+    elif is_correction(text):
+        field = field_named(text)
+    else:
+        return None
+    if field is None:
+        return Correction(None, ("change_confirmed",))
+    values = _CARD_AND_BANK if field in _CARD_AND_BANK else (field,)
+    return Correction(field, values + ("change_confirmed", "sign_code"))

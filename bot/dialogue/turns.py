@@ -133,3 +133,17 @@ def decide(message: Message, slot: str, checked: Checked, *, value_is_final: boo
 def question_of(message: Message) -> Optional[str]:
     """The intent a clarification offers as the other reading, if the message has one."""
     return message.intent if message.intent in QUESTIONS or message.intent in ALWAYS_INTERRUPT else None
+
+
+# A question put around a value ("浦东支行可以吗？"): the value is checked without it, and `decide`
+# then asks whether it was the answer or a question.
+_QUESTION_TAIL = re.compile(r"(可以吗|行吗|对吗|是吗|对不对|行不行|可不可以|吗|呢|吧)?[?？。.!！\s]*$")
+
+
+def without_question_tail(text: str) -> str:
+    """The text without a trailing question.
+
+    >>> without_question_tail("浦东支行可以吗？")
+    '浦东支行'
+    """
+    return _QUESTION_TAIL.sub("", text.strip()) or text

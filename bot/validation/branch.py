@@ -32,6 +32,8 @@ from bot.validation.normalize import too_long
 __all__ = ["BRANCH_WORDS", "validate", "is_valid", "is_unknown"]
 
 MAX_LENGTH = 50
+# Recorded when the merchant leaves the branch for later ("先跳过"): the reviewer checks it with the bank.
+NOT_GIVEN = "未提供（由审核人员向银行核实）"
 _MIN_PLACE = 2  # characters of place or bank before the branch word
 BRANCH_WORDS = ("支行", "分行", "营业部", "分理处", "储蓄所", "营业所", "信用社", "信用分社", "营业室",
                 "网点", "分社", "信用联社", "营业厅")

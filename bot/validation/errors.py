@@ -34,6 +34,7 @@ class Reason(str, Enum):
     LICENCE_FORMAT = "licence_format"
     LICENCE_LENGTH = "licence_length"
     LICENCE_CHECKSUM = "licence_checksum"
+    LICENCE_NOT_MERCHANTS = "licence_not_merchants"  # valid, but not the licence the merchant registered
     # Bank cards
     CARD_FORMAT = "card_format"  # not 15-19 digits
     CARD_SAME_AS_CURRENT = "card_same_as_current"
@@ -53,6 +54,7 @@ class Reason(str, Enum):
     PHONE_FORMAT = "phone_format"
     NAME_LENGTH = "name_length"
     NAME_FORMAT = "name_format"
+    CORPORATE_NAME_MISMATCH = "corporate_name_mismatch"  # a company's account must be in its own name
     NAME_SELF_REFERENCE = "name_self_reference"  # "就是我本人": the operator's name, not a name
     MERCHANT_ID_FORMAT = "merchant_id_format"
     OTP_FORMAT = "otp_format"

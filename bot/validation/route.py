@@ -31,6 +31,8 @@ from bot.validation.normalize import VALUE_MAX_CHARS, too_long
 __all__ = ["ONLINE", "OFFLINE", "validate", "is_valid"]
 
 ONLINE, OFFLINE = "online", "offline"
+# How a route is shown back to the merchant (a clarification's button).
+LABELS = {ONLINE: "线上办理", OFFLINE: "去网点办理"}
 
 # Longest first within each route so that one regex alternation takes the most specific word.
 _WORDS: Dict[str, tuple] = {

@@ -24,6 +24,8 @@ from bot.validation import (
     resident_id,
     route,
 )
+from bot.change_requests import account_holder
+from bot.db.models import Merchant, MerchantKind
 from bot.validation.errors import Invalid, Reason
 from bot.validation.messages import response_for
 
@@ -71,6 +73,11 @@ SAMPLES = {
     Reason.BRANCH_LENGTH: lambda: branch.validate("浦东" * 30 + "支行"),
     Reason.BRANCH_NOT_KNOWN: lambda: branch.validate("不知道支行"),
     Reason.CONFIRMATION_UNCLEAR: lambda: confirmation.validate("你好"),
+    # Rules that need the merchant on record (bot/change_requests/account_holder.py).
+    Reason.LICENCE_NOT_MERCHANTS: lambda: account_holder.check_licence(
+        Merchant(kind=MerchantKind.COMPANY.value, license_code="91310115MA1K3B4C5X"), "92310115MA1K3B4C57"),
+    Reason.CORPORATE_NAME_MISMATCH: lambda: account_holder.check_holder_name(
+        Merchant(kind=MerchantKind.COMPANY.value, business_name="上海好运来餐饮有限公司"), "张伟"),
 }
 
 PLACEHOLDER = re.compile(r"{(\w+)}")
