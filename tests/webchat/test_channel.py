@@ -4,6 +4,7 @@ without an answer."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import timedelta
 
@@ -14,8 +15,9 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import select
 
+from bot.change_requests import documents
 from bot.webchat import portal_token
-from bot.rasa.channels.webchat import history_messages
+from bot.rasa.channels.webchat_history import history_messages
 from bot.db.models import UploadedDocument
 from bot.channel_trust import verified_metadata, webchat_conversation_id
 from bot.responses import response_text
@@ -251,6 +253,28 @@ def test_history_redraws_the_chat_as_the_merchant_saw_it(server):
     ]
 
 
+def _loop_thread(server) -> int:
+    async def ident() -> int:
+        return threading.get_ident()
+    return server.run(ident())
+
+
+def test_history_is_read_off_the_event_loop(server, monkeypatch):
+    # Rasa's SQL tracker store queries and decrypts synchronously inside its async `retrieve`.
+    store, threads = server.agent.tracker_store, []
+    retrieve = store.retrieve
+
+    async def recorded(conversation_id):
+        threads.append(threading.get_ident())
+        return await retrieve(conversation_id)
+
+    monkeypatch.setattr(store, "retrieve", recorded)
+    _save_conversation(server, CONVERSATION, [UserUttered("你好")])
+    reply = requests.get(server.url + "/webhooks/webchat/history", headers=_bearer(server.token()))
+    assert reply.json()["messages"] == [{"sender": "user", "text": "你好"}]
+    assert threads and _loop_thread(server) not in threads
+
+
 def test_history_keeps_the_latest_messages_only():
     events = [UserUttered(f"消息{i}") for i in range(300)]
     messages = history_messages(events)
@@ -290,6 +314,20 @@ def test_photo_is_stored_and_the_bot_is_told_in_the_merchants_conversation(serve
     assert message.text == '/document_uploaded{"document_id": "%s"}' % document.public_id
     assert message.sender_id == CONVERSATION and message.metadata == verified_metadata(MERCHANT)
     assert tab.wait_for("bot_uttered") == [{"text": "收到1"}]  # the bot's answer reaches the page
+
+
+def test_upload_is_stored_off_the_event_loop(server, session, monkeypatch):
+    # Encrypting and writing the file and the database row must not hold up other merchants.
+    threads = []
+    store = documents.upload_for_dialogue
+
+    def recorded(*args):
+        threads.append(threading.get_ident())
+        return store(*args)
+
+    monkeypatch.setattr(documents, "upload_for_dialogue", recorded)
+    assert _upload(server, png_image(), kind="id_front").status_code == 200
+    assert threads and _loop_thread(server) not in threads
 
 
 def test_an_upload_the_dialogue_leaves_unanswered_gets_the_apology(server, chat_client, session):
