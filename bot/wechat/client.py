@@ -1,24 +1,30 @@
-"""The WeChat API calls the channel makes, over aiohttp: the access token (`stable_token`),
-customer-service text messages (`message/custom/send`) and media downloads (`media/get`).
+"""The WeChat API calls the channel and the agent console make: the access token
+(`stable_token`), customer-service text messages (`message/custom/send`) and media downloads
+(`media/get`).
 
 Transient failures (timeouts, connection errors, HTTP 5xx, errcode -1 "system busy") are retried
 with exponential backoff, a bounded number of times. A rejected access token (40001, 42001,
 40014) is renewed with a forced refresh and the call retried once; the token lives in the
 database (`bot.wechat.store`), so all workers share one and only one of them renews it.
 
-Database work runs in a thread: the Rasa server's event loop never waits for SQLite's lock.
+The client is synchronous (`requests`) and safe to share between threads, so any program can use
+it. A call blocks for as long as the retries take (up to `max_attempts` timeouts and the backoff
+between them): async code runs it in a worker thread, as the Rasa channel does
+(`bot.rasa.channels.wechat.AsyncWeChatClient`), never on its event loop.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, Optional, TypeVar, Union
+import threading
+import time
+from typing import Any, Callable, Dict, Optional, TypeVar, Union
 
-import aiohttp
+import requests
+from requests.adapters import HTTPAdapter
 from sqlalchemy.orm import sessionmaker
 
-from bot.db.engine import in_session
+from bot.db.engine import session_scope
 from bot.wechat import store
 from bot.wechat.config import WeChatConfig
 from bot.workdays import utcnow
@@ -30,6 +36,12 @@ T = TypeVar("T")
 # invalid credential / access_token expired / invalid access_token
 TOKEN_REJECTED = frozenset({40001, 42001, 40014})
 SYSTEM_BUSY = -1
+# Connections to the API kept open for reuse, so this many threads can call at once without
+# reconnecting (more still work: their extra connections are closed after use).
+POOL_SIZE = 16
+# WeChat answers errors as JSON, whatever the call; nothing it says about an error is longer.
+MAX_ERROR_BYTES = 64 * 1024
+_CHUNK_BYTES = 64 * 1024
 
 
 class WeChatApiError(Exception):
@@ -49,110 +61,127 @@ class MediaTooLarge(Exception):
 
 
 class _Transient(Exception):
-    """A failure worth retrying: HTTP 5xx, or errcode -1."""
+    """A failure worth retrying: HTTP 5xx, errcode -1, or a download past its deadline."""
 
 
-_RETRYABLE = (asyncio.TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, _Transient)
+# Timeout covers connect and read timeouts; ConnectionError also what breaks off while a body is
+# streamed; ChunkedEncodingError a body cut short; ContentDecodingError a corrupt gzip body.
+_RETRYABLE = (
+    requests.Timeout,
+    requests.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    _Transient,
+)
 
 
 class WeChatApiClient:
-    def __init__(self, config: WeChatConfig, sessions: Optional[sessionmaker] = None) -> None:
+    """One WeChat Official Account's API, for any number of threads at once. `sleep` is how it
+    waits (between attempts, and for another worker's token renewal): tests pass their own."""
+
+    def __init__(
+        self,
+        config: WeChatConfig,
+        sessions: Optional[sessionmaker] = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.config = config
-        self._sessions = sessions
-        self._http: Optional[aiohttp.ClientSession] = None
+        self._sessions = sessions  # None: the configured database
+        self._sleep = sleep
+        self._http: Optional[requests.Session] = None
+        self._http_lock = threading.Lock()
         # One token fetch at a time in this process; the database arbitrates between processes.
-        self._token_lock: Optional[asyncio.Lock] = None
+        self._token_lock = threading.Lock()
 
     # --- public calls ------------------------------------------------------------------------
 
-    async def send_text(self, openid: str, content: str) -> None:
+    def send_text(self, openid: str, content: str) -> None:
         """Send one customer-service text message (at most 2048 bytes: split before calling)."""
+        # WeChat counts the 2048 bytes in UTF-8: \u escapes would make Chinese six times longer.
         body = json.dumps(
             {"touser": openid, "msgtype": "text", "text": {"content": content}}, ensure_ascii=False
         ).encode("utf-8")
 
-        async def once(token: str) -> Dict[str, Any]:
-            return await self._request_json(
+        def once(token: str) -> Dict[str, Any]:
+            return self._request_json(
                 "POST", "/cgi-bin/message/custom/send", params={"access_token": token}, body=body
             )
 
-        await self._call_with_token("message/custom/send", once)
+        self._call_with_token("message/custom/send", once)
 
-    async def download_media(self, media_id: str, max_bytes: int) -> bytes:
+    def download_media(self, media_id: str, max_bytes: int) -> bytes:
         """The bytes of a temporary media file (a follower's photo); MediaTooLarge past `max_bytes`."""
-
-        async def once(token: str) -> Union[bytes, Dict[str, Any]]:
-            return await self._request_media(token, media_id, max_bytes)
-
-        result = await self._call_with_token("media/get", once)
+        result = self._call_with_token("media/get", lambda token: self._request_media(token, media_id, max_bytes))
         assert isinstance(result, bytes)
         return result
 
-    async def access_token(self) -> str:
+    def access_token(self) -> str:
         """A token valid for at least the configured margin: the shared one, or a fresh one."""
-        cached = await self._in_db(store.load_token, self._app_id())
+        cached = self._in_db(store.load_token, self._app_id())
         if cached and cached.usable(utcnow(), self.config.token_refresh_margin_s):
             return cached.token
         if cached and cached.being_renewed and not cached.renewal_abandoned(utcnow()):
-            return await self._wait_for_renewal()
-        async with self._lock():
-            # Another task of this process may have renewed it while we waited for the lock.
-            cached = await self._in_db(store.load_token, self._app_id())
+            return self._wait_for_renewal()
+        with self._token_lock:
+            # Another thread of this process may have renewed it while we waited for the lock.
+            cached = self._in_db(store.load_token, self._app_id())
             if cached and cached.usable(utcnow(), self.config.token_refresh_margin_s):
                 return cached.token
-            return await self._fetch_and_save(force_refresh=False)
+            return self._fetch_and_save(force_refresh=False)
 
-    async def close(self) -> None:
-        if self._http is not None and not self._http.closed:
-            await self._http.close()
-        self._http = None
+    def close(self) -> None:
+        """Close the kept connections; a later call opens new ones."""
+        with self._http_lock:
+            http, self._http = self._http, None
+        if http is not None:
+            http.close()
 
     # --- token handling ----------------------------------------------------------------------
 
-    async def _call_with_token(
-        self, what: str, call: Callable[[str], Awaitable[Union[bytes, Dict[str, Any]]]]
+    def _call_with_token(
+        self, what: str, call: Callable[[str], Union[bytes, Dict[str, Any]]]
     ) -> Union[bytes, Dict[str, Any]]:
-        token = await self.access_token()
-        result = await self._with_retries(what, lambda: call(token))
+        token = self.access_token()
+        result = self._with_retries(what, lambda: call(token))
         if isinstance(result, dict) and result.get("errcode") in TOKEN_REJECTED:
             logger.warning("WeChat %s: access token rejected (errcode %s), renewing it", what, result["errcode"])
-            token = await self._renew_rejected(token)
-            result = await self._with_retries(what, lambda: call(token))
+            token = self._renew_rejected(token)
+            result = self._with_retries(what, lambda: call(token))
         if isinstance(result, dict) and result.get("errcode"):
             raise WeChatApiError(what, result.get("errcode"), result.get("errmsg", ""))
         return result
 
-    async def _renew_rejected(self, rejected: str) -> str:
+    def _renew_rejected(self, rejected: str) -> str:
         """A working token after `rejected` failed: forced refresh only if the cached token is
         still the rejected one and nobody is renewing it (a burst of rejections, in this process
         or across workers, costs one forced refresh)."""
-        async with self._lock():
-            decision = await self._in_db(store.claim_token_refresh, self._app_id(), rejected)
+        with self._token_lock:
+            decision = self._in_db(store.claim_token_refresh, self._app_id(), rejected)
             if decision.token is not None:
                 return decision.token
             if decision.claimed:
                 try:
-                    return await self._fetch_and_save(force_refresh=True)
+                    return self._fetch_and_save(force_refresh=True)
                 except BaseException:
-                    await self._in_db(store.abandon_renewal, self._app_id())
+                    self._in_db(store.abandon_renewal, self._app_id())
                     raise
-        return await self._wait_for_renewal()
+        return self._wait_for_renewal()
 
-    async def _wait_for_renewal(self) -> str:
+    def _wait_for_renewal(self) -> str:
         """The token another worker is renewing, once it has saved it."""
         step = max(0.05, min(0.25, self.config.backoff_base_s))
         waited = 0.0
         while waited < store.RENEWAL_CLAIM_S:
-            await asyncio.sleep(step)
+            self._sleep(step)
             waited += step
-            cached = await self._in_db(store.load_token, self._app_id())
+            cached = self._in_db(store.load_token, self._app_id())
             if cached is None or cached.renewal_abandoned(utcnow()):
                 break
             if not cached.being_renewed:
                 return cached.token
         raise WeChatUnavailable("access token: another worker's renewal did not succeed")
 
-    async def _fetch_and_save(self, force_refresh: bool) -> str:
+    def _fetch_and_save(self, force_refresh: bool) -> str:
         body = json.dumps(
             {
                 "grant_type": "client_credential",
@@ -161,23 +190,23 @@ class WeChatApiClient:
                 "force_refresh": force_refresh,
             }
         ).encode("utf-8")
-        result = await self._with_retries(
+        result = self._with_retries(
             "stable_token", lambda: self._request_json("POST", "/cgi-bin/stable_token", body=body)
         )
         token = result.get("access_token")
         if not isinstance(token, str) or not token:
             raise WeChatApiError("stable_token", result.get("errcode"), result.get("errmsg", ""))
         expires_in = int(result.get("expires_in") or 7200)
-        await self._in_db(store.save_token, self._app_id(), token, expires_in)
+        self._in_db(store.save_token, self._app_id(), token, expires_in)
         logger.info("WeChat access token %s (valid %d s)", "force-refreshed" if force_refresh else "fetched", expires_in)
         return token
 
     # --- HTTP --------------------------------------------------------------------------------
 
-    async def _with_retries(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    def _with_retries(self, what: str, attempt: Callable[[], T]) -> T:
         for number in range(1, self.config.max_attempts + 1):
             try:
-                return await attempt()
+                return attempt()
             except _RETRYABLE as error:
                 reason = str(error) if isinstance(error, _Transient) else type(error).__name__
                 if number == self.config.max_attempts:
@@ -186,43 +215,54 @@ class WeChatApiClient:
                 delay = self.config.backoff_base_s * 2 ** (number - 1)
                 logger.warning("WeChat %s failed (%s), attempt %d of %d; retrying in %.2f s",
                                what, reason, number, self.config.max_attempts, delay)
-                await asyncio.sleep(delay)
+                self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover - max_attempts >= 1
 
-    async def _request_json(
+    def _request_json(
         self, method: str, path: str, params: Optional[Dict[str, str]] = None, body: Optional[bytes] = None
     ) -> Dict[str, Any]:
-        http = self._session()
-        async with http.request(
+        # No redirects: WeChat's API never answers with one, and following it would carry the
+        # access token in the URL to wherever it points.
+        reply = self._session().request(
             method, self.config.api_base + path, params=params, data=body,
             headers={"Content-Type": "application/json; charset=utf-8"},
-        ) as reply:
-            if reply.status >= 500:
-                raise _Transient(f"HTTP {reply.status}")
-            if reply.status != 200:
-                raise WeChatApiError(path, f"HTTP {reply.status}")
-            raw = await reply.read()
+            timeout=self._timeout(), allow_redirects=False,
+        )
+        with reply:
+            if reply.status_code >= 500:
+                raise _Transient(f"HTTP {reply.status_code}")
+            if reply.status_code != 200:
+                raise WeChatApiError(path, f"HTTP {reply.status_code}")
+            raw = reply.content
         return self._json_result(path, raw)
 
-    async def _request_media(self, token: str, media_id: str, max_bytes: int) -> Union[bytes, Dict[str, Any]]:
-        http = self._session()
-        async with http.get(
-            self.config.api_base + "/cgi-bin/media/get", params={"access_token": token, "media_id": media_id}
-        ) as reply:
-            if reply.status >= 500:
-                raise _Transient(f"HTTP {reply.status}")
-            if reply.status != 200:
-                raise WeChatApiError("media/get", f"HTTP {reply.status}")
+    def _request_media(self, token: str, media_id: str, max_bytes: int) -> Union[bytes, Dict[str, Any]]:
+        # The whole download must end within the timeout, not only each read: a photo trickling
+        # in would otherwise hold the caller for as long as WeChat keeps sending.
+        deadline = time.monotonic() + self.config.request_timeout_s
+        reply = self._session().get(
+            self.config.api_base + "/cgi-bin/media/get", params={"access_token": token, "media_id": media_id},
+            timeout=self._timeout(), allow_redirects=False, stream=True,
+        )
+        with reply:  # closing a reply not read to the end drops its connection
+            if reply.status_code >= 500:
+                raise _Transient(f"HTTP {reply.status_code}")
+            if reply.status_code != 200:
+                raise WeChatApiError("media/get", f"HTTP {reply.status_code}")
             # Errors come back as JSON with status 200; files with their own content type.
-            is_error = reply.content_type in ("application/json", "text/plain")
-            limit = 64 * 1024 if is_error else max_bytes
-            if reply.content_length is not None and reply.content_length > limit:
-                raise MediaTooLarge(f"{reply.content_length} bytes")
+            content_type = reply.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            is_error = content_type in ("application/json", "text/plain")
+            limit = MAX_ERROR_BYTES if is_error else max_bytes
+            declared = _content_length(reply)
+            if declared is not None and declared > limit:
+                raise MediaTooLarge(f"{declared} bytes")
             data = bytearray()
-            async for chunk in reply.content.iter_chunked(64 * 1024):
+            for chunk in reply.iter_content(_CHUNK_BYTES):
                 data += chunk
                 if len(data) > limit:
                     raise MediaTooLarge(f"more than {limit} bytes")
+                if time.monotonic() > deadline:
+                    raise _Transient(f"download not finished within {self.config.request_timeout_s} s")
         if is_error:
             return self._json_result("media/get", bytes(data))
         return bytes(data)
@@ -239,22 +279,31 @@ class WeChatApiClient:
             raise _Transient("errcode -1 (system busy)")
         return result
 
-    def _session(self) -> aiohttp.ClientSession:
-        # Created on first use, inside the running event loop (the channel is built before it).
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.config.request_timeout_s),
-                raise_for_status=False,
-            )
-        return self._http
+    def _timeout(self) -> tuple[float, float]:
+        # (connect, read): requests waits for ever without one.
+        return (self.config.request_timeout_s, self.config.request_timeout_s)
 
-    def _lock(self) -> asyncio.Lock:
-        if self._token_lock is None:
-            self._token_lock = asyncio.Lock()
-        return self._token_lock
+    def _session(self) -> requests.Session:
+        with self._http_lock:
+            if self._http is None:
+                http = requests.Session()
+                # Proxy variables and .netrc are ignored, as they were by the aiohttp client this
+                # replaced: the API is reached the same way whatever the process's environment.
+                http.trust_env = False
+                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE, max_retries=0)
+                http.mount("https://", adapter)
+                http.mount("http://", adapter)
+                self._http = http
+            return self._http
 
     def _app_id(self) -> str:
         return self.config.app_id or ""
 
-    async def _in_db(self, function: Callable[..., T], *args: Any) -> T:
-        return await in_session(self._sessions, function, *args)
+    def _in_db(self, function: Callable[..., T], *args: Any) -> T:
+        with session_scope(self._sessions) as session:
+            return function(session, *args)
+
+
+def _content_length(reply: requests.Response) -> Optional[int]:
+    declared = reply.headers.get("Content-Length", "")
+    return int(declared) if declared.strip().isdigit() else None

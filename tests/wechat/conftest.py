@@ -1,6 +1,7 @@
 """Fixtures of the WeChat channel tests: the fake WeChat API, configurations aimed at it, databases
-(SQLite, and PostgreSQL too where a test asks for `any_db` and TEST_POSTGRES_URL is set), and
-`async def` tests run on a fresh event loop each."""
+(SQLite, and PostgreSQL too where a test asks for `any_db` and TEST_POSTGRES_URL is set),
+`async def` tests run on a fresh event loop each, and a check on every test that no WeChat API
+request blocks an event loop."""
 from __future__ import annotations
 
 import asyncio
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import requests
 from sqlalchemy.orm import sessionmaker
 
 from bot.db.engine import make_engine, session_factory
@@ -28,6 +30,28 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     asyncio.run(asyncio.wait_for(pyfuncitem.obj(**arguments), timeout=120))
     return True
+
+
+@pytest.fixture(autouse=True)
+def no_http_on_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fails a test in which the WeChat client sent a request from a thread running an event loop
+    (the Rasa server's would stall for as long as WeChat takes). Requests still go through to
+    the fake unchanged; the test fails afterwards, since the channel logs errors and goes on."""
+    on_loop: list[str] = []
+    send = requests.Session.send
+
+    def checked_send(session: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # a worker thread, or synchronous code: blocking is fine
+        else:
+            on_loop.append(request.path_url.split("?")[0])
+        return send(session, request, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "send", checked_send)
+    yield
+    assert on_loop == [], f"WeChat API requests sent on an event loop's thread: {on_loop}"
 
 
 @pytest.fixture

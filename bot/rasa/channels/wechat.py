@@ -26,12 +26,14 @@ Guarantees, like the REST channel's (bot/rasa/channels/rest.py) and more:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import weakref
 from asyncio import CancelledError
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Mapping, Optional, Set, Text
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Mapping, Optional, Set, Text, TypeVar
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
@@ -47,7 +49,7 @@ from bot.change_requests.documents import MAX_UPLOAD_BYTES, UploadRefused, uploa
 from bot.channel_trust import WECHAT, verified_metadata, wechat_conversation_id
 from bot.responses import response_text
 from bot.wechat import protocol, store
-from bot.wechat.client import MediaTooLarge, WeChatApiClient, WeChatApiError, WeChatUnavailable
+from bot.wechat.client import POOL_SIZE, MediaTooLarge, WeChatApiClient, WeChatApiError, WeChatUnavailable
 from bot.wechat.config import WeChatConfig
 from bot.wechat.protocol import InboundMessage, RequestRefused
 from bot.wechat.replies import default_option_line, split_for_wechat, with_options
@@ -61,6 +63,7 @@ WELCOME_INTENT = "/greet"  # a new follower is greeted like someone who said hel
 DRAIN_TIMEOUT_S = 10.0
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+T = TypeVar("T")
 
 
 class WeChatInput(InputChannel):
@@ -85,7 +88,7 @@ class WeChatInput(InputChannel):
             if self.config.safe_mode and not self._problem
             else None
         )
-        self.client = WeChatApiClient(self.config, sessions)
+        self.client = AsyncWeChatClient(WeChatApiClient(self.config, sessions))
         # Background turns, kept so they are not garbage-collected mid-way and can be awaited.
         self._tasks: Set[asyncio.Task] = set()
         # One turn at a time per follower in this process, so a photo being downloaded is not
@@ -311,7 +314,7 @@ class WeChatOutput(OutputChannel):
     and counted in `failures`, never raised into the dialogue.
     """
 
-    def __init__(self, client: WeChatApiClient) -> None:
+    def __init__(self, client: AsyncWeChatClient) -> None:
         self.client = client
         self.sent = 0
         self.failures = 0
@@ -357,6 +360,39 @@ class WeChatOutput(OutputChannel):
                 self.failures += 1
                 return
         self.sent += 1
+
+
+class AsyncWeChatClient:
+    """The WeChat API client (`bot.wechat.client`, which blocks) for the channel's async code.
+
+    Each call runs in a thread of a pool of its own: the event loop never waits on WeChat, and
+    while WeChat is down (a call can retry for most of a minute) the calls hold these threads,
+    not asyncio's default ones, which the database work of every channel needs
+    (`bot.db.engine.in_session`). One thread per kept connection (`POOL_SIZE`).
+    """
+
+    def __init__(self, client: WeChatApiClient) -> None:
+        self.client = client
+        self._threads: Optional[ThreadPoolExecutor] = None
+
+    async def send_text(self, openid: str, content: str) -> None:
+        await self._in_thread(self.client.send_text, openid, content)
+
+    async def download_media(self, media_id: str, max_bytes: int) -> bytes:
+        return await self._in_thread(self.client.download_media, media_id, max_bytes)
+
+    async def close(self) -> None:
+        """Let the threads end once their calls are over (a stopping server has drained its
+        turns first) and close the connections; a later call starts again."""
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=False)
+        self.client.close()
+
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="wechat-api")
+        return await asyncio.get_running_loop().run_in_executor(self._threads, functools.partial(function, *args))
 
 
 def _option_line(number: int, title: str) -> str:
