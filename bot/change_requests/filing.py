@@ -36,7 +36,8 @@ from bot.db.models import ChangeRequest, Merchant, MerchantKind, RequestStatus, 
 from bot.masking import last4
 from bot.change_requests.prechecks import PrecheckReason, check_merchant, open_request
 from bot.sms.gateway import SmsGateway, gateway_from_env, mask_phone
-from bot.workdays import LOCAL_TZ, add_working_days, utcnow
+from bot.sms.texts import cancel_text, notice_text
+from bot.workdays import add_working_days, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class ChangeDetails:
         return last4(self.account_number)
 
     def signing_context(self) -> dict[str, str]:
-        """What a signing code is bound to (bot.codes.verification): correcting any of these values after
+        """What a signing code is bound to (bot.codes.challenges): correcting any of these values after
         the code was sent voids it. Only ever hashed, never stored."""
         return {
             "reason": self.reason,
@@ -167,21 +168,6 @@ def _replayed(request: ChangeRequest, merchant_id: int) -> FilingResult:
         # Keys are random per confirmation; this is a bug or an attack, not a retry.
         raise ValueError("idempotency key already used by another merchant's request")
     return FilingResult(request, created=False)
-
-
-def _format_date(moment: datetime) -> str:
-    local = moment.astimezone(LOCAL_TZ)
-    return f"{local.year}年{local.month}月{local.day}日"
-
-
-def notice_text(request: ChangeRequest) -> str:
-    brand = settings.brand()
-    documents = "，请按客服提示补充材料" if RequestStatus(request.status) is RequestStatus.AWAITING_DOCUMENTS else ""
-    return (
-        f"【{brand.name}】已受理您的结算卡变更申请，编号{request.reference}，新卡{request.bank_name}"
-        f"尾号{request.card_last4}，预计{_format_date(request.due_at)}前完成审核{documents}。"
-        f"如非本人操作请立即致电{brand.hotline}。"
-    )
 
 
 def _notify(gateway: SmsGateway | None, phone: str, text: str) -> bool:
@@ -321,14 +307,6 @@ CANCELLABLE_STATUSES = frozenset(
 class CancelResult:
     outcome: CancelOutcome
     request: ChangeRequest | None = None
-
-
-def cancel_text(request: ChangeRequest) -> str:
-    brand = settings.brand()
-    return (
-        f"【{brand.name}】您的结算卡变更申请{request.reference}已撤销，结算卡保持不变。"
-        f"如非本人操作请立即致电{brand.hotline}。"
-    )
 
 
 def cancel_request(
