@@ -1,8 +1,33 @@
-"""One-time codes that prove the merchant holds the phone on record: SMS codes that identify or
-sign a change, and the authenticator app (TOTP) that may sign instead; QR images for enrolment
-(`qr`). Import the API from here (`from bot import codes`); the modules are how it is built."""
-from bot.codes.verification import (  # noqa: F401
-    DEFAULT_POLICY, Enrolment, NotVerified, Outcome, Policy, SendResult, VerifyResult, confirm_enrolment,
-    lock_remaining, pending_purpose, send_code, start_enrolment, totp_enabled, verify_code, verify_signing_code,
-    verify_totp,
+"""One-time codes that prove the merchant holds the phone on record: SMS codes that identify the
+merchant or sign one change, and the authenticator app (TOTP) that may sign instead.
+
+Import the API from here (`from bot import codes`); the modules are how it is built:
+
+- `policy`: the numbers (6 digits, 5 minutes, 5 attempts, 30 min lock-out, 60 s between sends,
+  5 an hour and 10 a day per phone) and what counts as a typed code;
+- `outcomes`: `Outcome`, `SendResult`, `VerifyResult`, what every function answers;
+- `sms_codes`: `send_code`, `verify_code`, `pending_purpose`, the SMS code rules step by step;
+- `challenges`: one code sent by SMS as the database keeps it (HOTP secret, what it is bound to);
+- `send_limits`: the resend interval and the hourly and daily limits of a phone;
+- `lockout`: the lock-out after wrong codes (`lock_remaining`);
+- `authenticator`: the authenticator app, enrolment and codes;
+- `signing`: `verify_signing_code`, SMS code or authenticator code;
+- `unit_of_work`: each call commits its session, serialised per merchant;
+- `qr`: QR images for enrolment.
+
+The SMS wording is in `bot.sms.texts` (the templates registered with the SMS provider).
+"""
+from bot.codes.authenticator import (  # noqa: F401
+    Enrolment, NotVerified, confirm_enrolment, start_enrolment, totp_enabled, verify_totp,
 )
+from bot.codes.lockout import lock_remaining  # noqa: F401
+from bot.codes.outcomes import Outcome, SendResult, VerifyResult  # noqa: F401
+from bot.codes.policy import DEFAULT_POLICY, Policy  # noqa: F401
+from bot.codes.signing import verify_signing_code  # noqa: F401
+from bot.codes.sms_codes import pending_purpose, send_code, verify_code  # noqa: F401
+
+__all__ = [
+    "DEFAULT_POLICY", "Enrolment", "NotVerified", "Outcome", "Policy", "SendResult", "VerifyResult",
+    "confirm_enrolment", "lock_remaining", "pending_purpose", "send_code", "start_enrolment", "totp_enabled",
+    "verify_code", "verify_signing_code", "verify_totp",
+]

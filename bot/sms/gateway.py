@@ -7,7 +7,8 @@
     {"to": "13800000001", "text": "【结算助手】您的验证码是…", "sent_at": "2026-11-25T21:30:00+08:00"}
 
 A real provider plugs in without touching callers: write a class with a `send(to, text)` method
-that raises on failure (any exception: callers treat it as "not sent"), reading its own settings
+that raises on failure (any exception: callers treat it as "not sent"; `SmsDeliveryError` with
+`delivery_unknown=True` when the provider may have sent it after all), reading its own settings
 (account, signature, template ids) from the environment in `__init__`, and set
 `SMS_GATEWAY=package.module:ClassName`. `gateway_from_env()` builds it.
 
@@ -35,7 +36,21 @@ OUTBOX = "outbox"
 
 class SmsDeliveryError(RuntimeError):
     """The gateway could not accept the message (providers raise their own errors; callers catch
-    `Exception` around `send` and may raise this one)."""
+    `Exception` around `send` and may raise this one).
+
+    `delivery_unknown` is true when the message may have been delivered all the same (the provider
+    may have taken it and only its answer was lost): a caller must then neither resend it at once
+    nor treat it as never sent. Any other exception from `send` means "not sent".
+    """
+
+    def __init__(self, message: str, *, delivery_unknown: bool = False) -> None:
+        super().__init__(message)
+        self.delivery_unknown = delivery_unknown
+
+
+def delivery_unknown(error: BaseException) -> bool:
+    """True when a failed `send` may have delivered the message all the same (see SmsDeliveryError)."""
+    return isinstance(error, SmsDeliveryError) and error.delivery_unknown
 
 
 @runtime_checkable

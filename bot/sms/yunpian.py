@@ -2,8 +2,8 @@
 
 Yunpian's v2 single-send API takes the whole text, which it matches against the templates approved
 in the Yunpian console (the signature 【…】 first), so `SmsGateway.send(to, text)` fits it as it is.
-Register one template per text the bot sends (`bot.codes.verification.code_text` for each purpose and
-`enrolment_notice_text`), with `#code#`-style variables where the text varies, e.g.
+Register one template per text the bot sends (all of them are in `bot.sms.texts`, which lists their
+registered form), with `#code#`-style variables where the text varies, e.g.
 `【结算助手】您的验证码是#code#，5分钟内有效。您正在通过在线客服办理商户业务，请勿告诉他人。`
 
 The protocol, as Yunpian documents it ("Sending Single SMS",
@@ -108,9 +108,8 @@ class YunpianError(SmsDeliveryError):
     """
 
     def __init__(self, message: str, *, code: int | None = None, delivery_unknown: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(message, delivery_unknown=delivery_unknown)
         self.code = code
-        self.delivery_unknown = delivery_unknown
 
 
 class YunpianSmsGateway:

@@ -1,0 +1,263 @@
+"""The authenticator app (TOTP, `enable_2fa`): enrolment, and its codes, which may sign a change
+instead of an SMS code (`bot.codes.signing`).
+
+- Enrolling needs an identification code verified in this conversation within
+  `Policy.enrolment_window` (30 min), and no lock-out: adding a second factor is itself a change
+  that needs the registered phone. `start_enrolment` draws the secret (shown as a QR code or as
+  text), `confirm_enrolment` with the app's first code enables it and notifies the registered phone.
+- Codes: 30 s steps, one step of clock drift accepted either way, each step accepted once (a
+  replay is `expired`), compared in constant time. Wrong codes count towards the same lock-out as
+  SMS codes (`lockout`): 5 in a row lock the merchant out of every code.
+
+The secrets are encrypted at rest (`MerchantSecurity`). Each function is one unit of work (`unit_of_work`).
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyotp
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import settings
+from bot.codes.lockout import lock_out, locked_for, security_state
+from bot.codes.outcomes import Outcome, VerifyResult
+from bot.codes.policy import CODE_DIGITS, DEFAULT_POLICY, Policy, typed_code
+from bot.codes.unit_of_work import merchant_transaction
+from bot.db.models import Merchant, MerchantSecurity, VerificationChallenge, VerificationPurpose, audit
+from bot.sms.gateway import SmsGateway, gateway_from_env, mask_phone
+from bot.sms.texts import enrolment_notice_text
+from bot.workdays import utcnow
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Enrolment", "NotVerified", "totp_enabled", "start_enrolment", "confirm_enrolment", "verify_totp",
+           "accept_authenticator_code"]
+
+TOTP_VALID_WINDOW = 1  # steps of clock drift accepted either way (30 s each)
+
+
+class NotVerified(Exception):
+    """Enrolling an authenticator needs an identification code verified in this conversation
+    within `Policy.enrolment_window`, and no lock-out."""
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """Show `provisioning_uri` as a QR code (web chat) or `secret` as text (WeChat)."""
+
+    secret: str = field(repr=False)
+    provisioning_uri: str = field(repr=False)
+    replaces_existing: bool  # an authenticator was enabled already; confirming replaces it
+
+
+def totp_enabled(session: Session, merchant: Merchant) -> bool:
+    state = security_state(session, merchant.id)
+    return state is not None and state.totp_secret is not None
+
+
+# --- enrolment -----------------------------------------------------------------------------------
+
+
+def start_enrolment(
+    session: Session,
+    merchant: Merchant,
+    *,
+    conversation_id: str | None,
+    now: datetime | None = None,
+    policy: Policy = DEFAULT_POLICY,
+) -> Enrolment:
+    """Begin enrolling an authenticator app; `confirm_enrolment` with its first code finishes.
+
+    Raises NotVerified unless an identification code was verified in this conversation within the
+    last `policy.enrolment_window` (also on web chat, where the portal session names the merchant:
+    adding a second factor is itself a change that needs the registered phone).
+    """
+    now = now or utcnow()
+    with merchant_transaction(session, merchant.id):
+        state = security_state(session, merchant.id, create=True)
+        identified = _identified_recently(session, merchant.id, conversation_id, now, policy)
+        if not identified or locked_for(state, now) is not None:
+            session.rollback()
+            raise NotVerified("verify an identification code in this conversation first")
+        secret = pyotp.random_base32()
+        state.totp_pending_secret = secret
+        replaces = state.totp_secret is not None
+        owner = session.get(Merchant, merchant.id)
+        audit(session, f"merchant:{owner.merchant_number}", "totp.enrolment_started", merchant=owner,
+              occurred_at=now, conversation_id=conversation_id, replaces_existing=replaces)
+        session.commit()
+    uri = pyotp.TOTP(secret, digits=CODE_DIGITS).provisioning_uri(
+        name=owner.merchant_number, issuer_name=settings.brand().name
+    )
+    return Enrolment(secret=secret, provisioning_uri=uri, replaces_existing=replaces)
+
+
+def _identified_recently(
+    session: Session, merchant_id: int, conversation_id: str | None, now: datetime, policy: Policy
+) -> bool:
+    """An identification code of this conversation was verified within the enrolment window."""
+    return session.execute(
+        select(VerificationChallenge.id)
+        .where(
+            VerificationChallenge.merchant_id == merchant_id,
+            VerificationChallenge.purpose == VerificationPurpose.IDENTIFY,
+            VerificationChallenge.conversation_id == conversation_id,
+            VerificationChallenge.used_at >= now - policy.enrolment_window,
+        )
+        .limit(1)
+    ).first() is not None
+
+
+def confirm_enrolment(
+    session: Session,
+    merchant: Merchant,
+    code: object,
+    *,
+    gateway: SmsGateway | None = None,
+    now: datetime | None = None,
+    policy: Policy = DEFAULT_POLICY,
+) -> VerifyResult:
+    """Finish enrolment with the first code the app shows; then notify the registered phone."""
+    now = now or utcnow()
+    typed = typed_code(code)
+    with merchant_transaction(session, merchant.id):
+        state = security_state(session, merchant.id)
+        locked = locked_for(state, now)
+        if locked is not None:
+            session.rollback()
+            return VerifyResult(Outcome.LOCKED, retry_after=locked)
+        if state is None or state.totp_pending_secret is None:
+            session.rollback()
+            return VerifyResult(Outcome.NO_CHALLENGE)
+        owner = session.get(Merchant, merchant.id)
+        step = _matching_step(state.totp_pending_secret, typed, now, None)[0] if typed else None
+        if step is None:
+            if typed is None:
+                session.rollback()
+                return VerifyResult(Outcome.WRONG_CODE, attempts_left=policy.max_attempts - state.totp_failures)
+            return _count_failure(session, owner, state, now, policy, "confirm_enrolment")
+        phone = owner.phone
+        _enable(session, owner, state, step, now)
+    _notify_enabled(gateway, phone)
+    return VerifyResult(Outcome.OK)
+
+
+def _enable(session: Session, owner: Merchant, state: MerchantSecurity, step: int, now: datetime) -> None:
+    """The pending secret becomes the merchant's authenticator (replacing any other); its first
+    code's step is used up; audited; commits."""
+    state.totp_secret = state.totp_pending_secret
+    state.totp_pending_secret = None
+    state.totp_enabled_at = now
+    state.totp_last_step = step
+    state.totp_failures = 0
+    audit(session, f"merchant:{owner.merchant_number}", "totp.enabled", merchant=owner, occurred_at=now)
+    session.commit()
+
+
+def _notify_enabled(gateway: SmsGateway | None, phone: str) -> None:
+    """Tell the registered phone, in case it was not the merchant: best effort, the enrolment stands."""
+    try:
+        (gateway or gateway_from_env()).send(phone, enrolment_notice_text())
+    except Exception:  # noqa: BLE001 - the enrolment stands; the notice is best effort
+        logger.exception("enrolment notice to %s not sent", mask_phone(phone))
+
+
+# --- codes ---------------------------------------------------------------------------------------
+
+
+def verify_totp(
+    session: Session,
+    merchant: Merchant,
+    code: object,
+    *,
+    purpose: VerificationPurpose | str = VerificationPurpose.SIGN_CHANGE,
+    conversation_id: str | None = None,
+    now: datetime | None = None,
+    policy: Policy = DEFAULT_POLICY,
+) -> VerifyResult:
+    """Check an authenticator code: `no_challenge` when none is enabled, `expired` when this code
+    was used already (each works once), wrong entries count towards the same lock-out."""
+    purpose = VerificationPurpose(purpose)
+    now = now or utcnow()
+    typed = typed_code(code)
+    with merchant_transaction(session, merchant.id):
+        state = security_state(session, merchant.id)
+        locked = locked_for(state, now)
+        if locked is not None:
+            session.rollback()
+            return VerifyResult(Outcome.LOCKED, retry_after=locked)
+        if state is None or state.totp_secret is None:
+            session.rollback()
+            return VerifyResult(Outcome.NO_CHALLENGE)
+        if typed is None:
+            session.rollback()
+            return VerifyResult(Outcome.WRONG_CODE, attempts_left=policy.max_attempts - state.totp_failures)
+        owner = session.get(Merchant, merchant.id)
+        step, replayed = _matching_step(state.totp_secret, typed, now, state.totp_last_step)
+        if replayed:
+            session.rollback()
+            return VerifyResult(Outcome.EXPIRED)
+        if step is None:
+            return _count_failure(session, owner, state, now, policy, "verify")
+        _accept(session, owner, state, step, now, purpose, conversation_id)
+        return VerifyResult(Outcome.OK)
+
+
+def accept_authenticator_code(
+    session: Session, merchant: Merchant, typed: str, conversation_id: str | None, now: datetime
+) -> bool:
+    """Accept `typed` (6 digits) as a signing code when it is the merchant's current, unused
+    authenticator code; anything else (no authenticator, locked, no match) is False and costs
+    nothing here: `verify_signing_code` then judges it as an SMS code."""
+    with merchant_transaction(session, merchant.id):
+        state = security_state(session, merchant.id)
+        if state is None or state.totp_secret is None or locked_for(state, now) is not None:
+            session.rollback()
+            return False
+        step, _ = _matching_step(state.totp_secret, typed, now, state.totp_last_step)
+        if step is None:
+            session.rollback()
+            return False
+        _accept(session, session.get(Merchant, merchant.id), state, step, now, VerificationPurpose.SIGN_CHANGE,
+                conversation_id)
+        return True
+
+
+def _matching_step(secret: str, code: str, now: datetime, last_step: int | None) -> tuple[int | None, bool]:
+    """(matching time step, replayed): a step at or before the last accepted one is a replay."""
+    totp = pyotp.TOTP(secret, digits=CODE_DIGITS)
+    current = totp.timecode(now)
+    for step in range(current - TOTP_VALID_WINDOW, current + TOTP_VALID_WINDOW + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            if last_step is not None and step <= last_step:
+                return None, True
+            return step, False
+    return None, False
+
+
+def _accept(session: Session, owner: Merchant, state: MerchantSecurity, step: int, now: datetime,
+            purpose: VerificationPurpose, conversation_id: str | None) -> None:
+    """Record an accepted authenticator code: its step can never be used again; audited; commits."""
+    state.totp_last_step = step
+    state.totp_failures = 0
+    audit(session, f"merchant:{owner.merchant_number}", "verification.verified", merchant=owner,
+          occurred_at=now, purpose=purpose.value, method="totp", conversation_id=conversation_id)
+    session.commit()
+
+
+def _count_failure(
+    session: Session, merchant: Merchant, state: MerchantSecurity, now: datetime, policy: Policy, action: str
+) -> VerifyResult:
+    """A wrong authenticator code; `policy.max_attempts` in a row lock the merchant out; commits."""
+    state.totp_failures = (state.totp_failures or 0) + 1
+    if state.totp_failures >= policy.max_attempts:
+        attempts = state.totp_failures
+        state.totp_failures = 0
+        return lock_out(session, merchant, state, now, policy, method="totp", step=action, attempts=attempts)
+    attempts_left = policy.max_attempts - state.totp_failures
+    session.commit()
+    return VerifyResult(Outcome.WRONG_CODE, attempts_left=attempts_left)

@@ -1,0 +1,47 @@
+"""The rules one-time codes follow, as numbers in one place (`Policy`), and what counts as a typed code.
+
+The defaults are the conventions of the big SMS providers (DOMAIN_RULES.md, "Mobile numbers and
+SMS codes"): 6 digits, valid 5 minutes, void after 5 wrong entries, 60 s between sends, at most 5
+sends an hour and 10 a day per phone. The 30-minute lock-out and the enrolment window are this
+project's. Tests pass a `Policy` of their own; the bot uses `DEFAULT_POLICY`.
+
+>>> DEFAULT_POLICY.code_ttl, DEFAULT_POLICY.max_attempts
+(datetime.timedelta(seconds=300), 5)
+>>> typed_code("验证码是 ４９３８１７"), typed_code("49381")
+('493817', None)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.validation.errors import Invalid
+from bot.validation.identifiers import validate_otp
+
+__all__ = ["CODE_DIGITS", "Policy", "DEFAULT_POLICY", "typed_code"]
+
+CODE_DIGITS = 6
+
+
+@dataclass(frozen=True)
+class Policy:
+    code_ttl: timedelta = timedelta(minutes=5)
+    max_attempts: int = 5  # wrong entries per challenge (and authenticator codes in a row) before the lock-out
+    lock_duration: timedelta = timedelta(minutes=30)
+    resend_interval: timedelta = timedelta(seconds=60)  # per phone and purpose
+    max_sends_per_hour: int = 5  # per phone, every purpose, rolling window
+    max_sends_per_day: int = 10  # per phone, every purpose, rolling 24 hours
+    # How recent the conversation's identification must be to enrol an authenticator.
+    enrolment_window: timedelta = timedelta(minutes=30)
+
+
+DEFAULT_POLICY = Policy()
+
+
+def typed_code(code: object) -> str | None:
+    """The 6 digits the merchant typed (full-width and Chinese digits normalised), or None when the
+    text holds no code: such text is a typo, not a guess, and never costs an attempt."""
+    try:
+        return validate_otp(code)
+    except Invalid:
+        return None
