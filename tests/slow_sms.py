@@ -1,5 +1,6 @@
-"""An SMS gateway that holds every message until the test releases it: a slow SMS provider, made
-deterministic. Selected with SMS_GATEWAY=slow_sms:GatedSmsGateway (tests/ is on sys.path)."""
+"""SMS gateways for the action tests: one that holds every message until the test releases it (a slow
+provider, made deterministic), one that refuses every message.
+Selected with SMS_GATEWAY=slow_sms:GatedSmsGateway (tests/ is on sys.path)."""
 from __future__ import annotations
 
 import threading
@@ -24,3 +25,10 @@ class GatedSmsGateway(SmsGateway):
         type(self).entered.set()
         type(self).release.wait(self.HOLD_AT_MOST_S)
         type(self).sent.append((to, text))
+
+
+class FailingSmsGateway(SmsGateway):
+    """A provider that refuses every message (no balance, a template not approved ...)."""
+
+    def send(self, to: str, text: str) -> None:
+        raise RuntimeError("provider refused the message")

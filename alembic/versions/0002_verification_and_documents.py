@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-25
 
-- `verification_challenges`: one row per code sent by SMS (bot.codes.verification); the HOTP secret is
+- `verification_challenges`: one row per code sent by SMS (bot.codes.sms_codes); the HOTP secret is
   encrypted (TEXT), the code itself is never stored.
 - `merchant_security`: lock-out after wrong codes and the optional authenticator (TOTP) enrolment.
 - `change_requests.missing_documents`: JSON list of the document codes still to send (nullable:

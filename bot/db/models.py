@@ -332,7 +332,7 @@ class Handoff(Base):
 
 
 class VerificationChallenge(Base):
-    """One one-time code sent by SMS (bot.codes.verification): the code itself is never stored, only the
+    """One one-time code sent by SMS (bot.codes.sms_codes): the code itself is never stored, only the
     HOTP secret that generates it, encrypted."""
 
     __tablename__ = "verification_challenges"

@@ -46,3 +46,20 @@ def test_a_turn_completes_while_another_conversations_code_is_still_being_sent(s
     assert still_sending, "the status turn only ran after the SMS"
     assert "utter_status" in answered
     assert [phone for phone, _ in sent] == ["13800000001"]
+
+
+def test_a_code_the_provider_refused_gets_a_clear_answer_and_counts_nothing(engine, session, monkeypatch) -> None:
+    seed(session)
+    session.commit()
+    monkeypatch.setenv("SMS_GATEWAY", "slow_sms:FailingSmsGateway")
+    tracker = _tracker("conversation-c", {"merchant_number": "822100000000001"}, "identify_form")
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionResendCode().run(dispatcher, tracker, {}))
+    assert [message.get("response") for message in dispatcher.messages] == ["utter_code_not_delivered"]
+
+    monkeypatch.setenv("SMS_GATEWAY", "slow_sms:GatedSmsGateway")  # the provider is back: no wait imposed
+    GatedSmsGateway.reset()
+    GatedSmsGateway.release.set()
+    again = CollectingDispatcher()
+    asyncio.run(ActionResendCode().run(again, tracker, {}))
+    assert [message.get("response") for message in again.messages] == ["utter_code_sent"]

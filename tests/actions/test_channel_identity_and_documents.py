@@ -92,17 +92,17 @@ def _verified_identification(number: str, conversation: str) -> None:
     import json
     import re
 
-    from bot.codes import verification
+    from bot import codes
     from bot.db.models import VerificationPurpose
     from bot.change_requests.prechecks import find_merchant
     from bot.settings import sms_outbox_path
 
     with session_scope() as session:
         merchant = find_merchant(session, number)
-        verification.send_code(session, merchant, VerificationPurpose.IDENTIFY, conversation_id=conversation)
+        codes.send_code(session, merchant, VerificationPurpose.IDENTIFY, conversation_id=conversation)
         text = json.loads(sms_outbox_path().read_text(encoding="utf-8").splitlines()[-1])["text"]
         code = re.search(r"(?<!\d)\d{6}(?!\d)", text).group()
-        assert verification.verify_code(session, merchant, VerificationPurpose.IDENTIFY, code,
+        assert codes.verify_code(session, merchant, VerificationPurpose.IDENTIFY, code,
                                         conversation_id=conversation).ok
 
 
