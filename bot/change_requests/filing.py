@@ -198,34 +198,52 @@ def file_change_request(
     if not idempotency_key:
         raise ValueError("an idempotency key is required")
     now = now or utcnow()
-    merchant_id = merchant.id
+    result = _file_once(session, merchant.id, details, idempotency_key, channel, conversation_id, now)
+    if result.created:
+        result = _send_notice(session, result, gateway)
+    return result
+
+
+def _file_once(session: Session, merchant_id: int, details: ChangeDetails, idempotency_key: str, channel: str,
+               conversation_id: str | None, now: datetime) -> FilingResult:
+    """The request this key filed, or a new one, committed. A reference drawn twice on one day is
+    drawn again; the same key filed concurrently by another worker is read back."""
     for _ in range(REFERENCE_ATTEMPTS):
         try:
-            existing = _by_key(session, idempotency_key)
-            if existing is not None:
-                return _replayed(existing, merchant_id)
-            lock_merchant(session, merchant_id)
-            existing = _by_key(session, idempotency_key)  # filed while we waited for the lock
-            if existing is not None:
-                session.rollback()
-                return _replayed(existing, merchant_id)
-            owner = session.get(Merchant, merchant_id)
-            check = check_merchant(session, owner, now)
-            if not check.ok:
-                session.rollback()
-                raise FilingRefused(check.reason, check.details)
-            request = _new_request(session, owner, details, idempotency_key, channel, conversation_id, now)
-            session.commit()
-            break
+            return _file_under_lock(session, merchant_id, details, idempotency_key, channel, conversation_id, now)
         except IntegrityError:
             # Either the same key filed concurrently (then it exists now) or a reference collision.
             session.rollback()
             existing = _by_key(session, idempotency_key)
             if existing is not None:
                 return _replayed(existing, merchant_id)
-    else:
-        raise RuntimeError("could not draw an unused reference")
+    raise RuntimeError("could not draw an unused reference")
 
+
+def _file_under_lock(session: Session, merchant_id: int, details: ChangeDetails, idempotency_key: str,
+                     channel: str, conversation_id: str | None, now: datetime) -> FilingResult:
+    existing = _by_key(session, idempotency_key)
+    if existing is not None:
+        return _replayed(existing, merchant_id)
+    lock_merchant(session, merchant_id)
+    existing = _by_key(session, idempotency_key)  # filed while we waited for the lock
+    if existing is not None:
+        session.rollback()
+        return _replayed(existing, merchant_id)
+    owner = session.get(Merchant, merchant_id)
+    check = check_merchant(session, owner, now)  # the pre-checks again, under the lock
+    if not check.ok:
+        session.rollback()
+        raise FilingRefused(check.reason, check.details)
+    request = _new_request(session, owner, details, idempotency_key, channel, conversation_id, now)
+    session.commit()
+    return FilingResult(request, created=True, notice_sent=False)
+
+
+def _send_notice(session: Session, filed: FilingResult, gateway: SmsGateway | None) -> FilingResult:
+    """The notice SMS, after the commit: it never announces a request that was rolled back."""
+    request = filed.request
+    owner = session.get(Merchant, request.merchant_id)
     notice_sent = _notify(gateway, owner.phone, notice_text(request))
     if not notice_sent:
         audit(session, "bot", "change_request.notice_failed", merchant=owner, change_request=request,
