@@ -47,3 +47,8 @@ def brand() -> Brand:
 # Longest message (in characters) that reaches the NLU. Merchants' real messages are far shorter;
 # a stock pipeline needs 12 s for 20,000 characters and runs out of memory at 100,000.
 MAX_MESSAGE_CHARS = int(os.environ.get("MAX_MESSAGE_CHARS", "500"))
+
+
+def handoff_overdue_minutes() -> int:
+    """A handoff waiting longer than this shows in red in the agents' queue."""
+    return int(os.environ.get("HANDOFF_OVERDUE_MINUTES", "5"))

@@ -285,6 +285,11 @@ class ChangeRequest(Base):
     # Codes of the documents still to send (bot.change_requests.filing.DOCUMENT_LABELS); NULL for rows filed
     # before the column existed (migration 0002).
     missing_documents = Column(JSON)
+    # The reviewer's decision (approved, rejected, more documents asked): who, when, and for a
+    # rejection the reason code (bot.change_requests.review.REJECTION_REASONS).
+    decided_by = Column(String(100))
+    decided_at = Column(UtcDateTime)
+    decision_reason = Column(String(50))
 
     merchant = relationship("Merchant", back_populates="change_requests")
 
@@ -389,6 +394,82 @@ class AuditEvent(Base):
 
     merchant = relationship("Merchant")
     change_request = relationship("ChangeRequest")
+
+
+class StaffRole(str, enum.Enum):
+    AGENT = "agent"  # takes handed-off conversations
+    REVIEWER = "reviewer"  # approves or rejects filed changes
+    TRAINER = "trainer"  # improves the NLU data
+
+
+class StaffAccount(Base):
+    """A person of the acquirer who signs in to the console (bot/agents/accounts.py)."""
+
+    __tablename__ = "staff_accounts"
+    __table_args__ = (CheckConstraint(_in("role", StaffRole), name="role"),)
+
+    id = Column(Integer, primary_key=True)
+    username = Column(String(50), nullable=False, unique=True)
+    display_name = Column(String(50), nullable=False)  # shown to merchants with an agent's replies
+    role = Column(StrEnumType(StaffRole), nullable=False)
+    password_hash = Column(String(200), nullable=False)  # argon2id, never the password
+    failed_logins = Column(Integer, nullable=False, default=0)  # wrong passwords in a row
+    locked_until = Column(UtcDateTime)
+    disabled = Column(Boolean, nullable=False, default=False)
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+
+
+class StaffSession(Base):
+    """A signed-in console session. The cookie holds a random token; only its SHA-256 is kept, so
+    a copy of the database signs nobody in; logging out ends the row, and the cookie with it."""
+
+    __tablename__ = "staff_sessions"
+
+    id = Column(Integer, primary_key=True)
+    token_hash = Column(String(64), nullable=False, unique=True)
+    account_id = Column(Integer, ForeignKey("staff_accounts.id"), nullable=False, index=True)
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    last_seen_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    expires_at = Column(UtcDateTime, nullable=False)
+    ended_at = Column(UtcDateTime)
+
+    account = relationship("StaffAccount")
+
+
+class HandoffMessage(Base):
+    """One message of a handed-off conversation after the handoff: the merchant's, an agent's reply
+    (delivered to the merchant's channel), or an agent's internal note (never shown to the merchant).
+    Text is masked before it is stored, as the handoff's transcript is."""
+
+    __tablename__ = "handoff_messages"
+
+    id = Column(Integer, primary_key=True)
+    handoff_id = Column(Integer, ForeignKey("handoffs.id"), nullable=False, index=True)
+    sender = Column(String(20), nullable=False)  # merchant, agent, note, bot
+    author = Column(String(50))  # the agent's username for agent replies and notes
+    author_name = Column(String(50))  # the agent's display name, as the merchant sees it
+    text = Column(Text, nullable=False)
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    delivered_at = Column(UtcDateTime)  # agent replies: when the channel took it
+
+    handoff = relationship("Handoff")
+
+
+class OutboundMessage(Base):
+    """A message for a merchant that no Rasa turn produced: an agent's reply, the bot's question
+    after a hand-back, a reviewer's decision. Each channel delivers its own: the web chat and WeChat
+    channels poll for undelivered rows (any replica; `delivered_at` is set by one UPDATE, so a
+    message goes out once), REST returns them with the merchant's next message."""
+
+    __tablename__ = "outbound_messages"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(100), nullable=False, index=True)
+    channel = Column(String(20), nullable=False, index=True)  # webchat, wechat, rest
+    text = Column(Text, nullable=False)
+    author_name = Column(String(50))  # the agent's display name; None: the assistant itself
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    delivered_at = Column(UtcDateTime)
 
 
 class UploadedDocument(Base):
