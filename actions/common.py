@@ -22,7 +22,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from bot.agents import handoff
+from bot.agents import handoff, service_hours
 from bot import channel_trust
 from bot import codes
 from bot.db.engine import session_scope
@@ -200,3 +200,12 @@ def hand_off(tracker: Tracker, reason: str, *, resume_form: Optional[str] = None
         ticket = opened.handoff.id
     return [SlotSet("handoff", {"id": ticket, "resume": resume_form}), ActiveLoop(None),
             SlotSet("requested_slot", None)]
+
+
+def tell_when_an_agent_answers(dispatcher: Any) -> None:
+    """After the handoff message: outside the service hours, or with no agent signed in, a second
+    message says when an agent will answer (bot/agents/service_hours.py); nothing when one will now."""
+    with database() as session:
+        notice = service_hours.handoff_notice(session)
+    if notice.response:
+        dispatcher.utter_message(response=notice.response, **notice.variables)

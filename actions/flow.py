@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (
     CHANGE_SLOTS, BlockingAction, DomainDict, announce_code, change_details, channel_of, current_merchant,
-    database, hand_off, identified_by_channel, is_identified, typed_merchant,
+    database, hand_off, identified_by_channel, is_identified, tell_when_an_agent_answers, typed_merchant,
 )
 from bot import channel_trust, codes
 from bot.agents import handoff
@@ -121,6 +121,7 @@ class ActionFileRequest(BlockingAction):
                           collected={"reference": submitted.reference, "bank": submitted.bank_name,
                                      "account_last4": submitted.last4, "account_name": submitted.account_name})
         dispatcher.utter_message(response="utter_handoff")
+        tell_when_an_agent_answers(dispatcher)
         return _reset_change() + events
 
 
@@ -171,6 +172,7 @@ class ActionHandoff(BlockingAction):
         resume = tracker.active_loop_name or (tracker.get_slot("handoff") or {}).get("resume")
         events = hand_off(tracker, reason, resume_form=resume)
         dispatcher.utter_message(response="utter_handoff")
+        tell_when_an_agent_answers(dispatcher)
         return events
 
 
@@ -245,6 +247,7 @@ class ActionFallback(BlockingAction):
             return []
         events = hand_off(tracker, handoff.REPEATED_FALLBACK, resume_form=tracker.active_loop_name, collected={})
         dispatcher.utter_message(response="utter_fallback_handoff")
+        tell_when_an_agent_answers(dispatcher)
         return events
 
 

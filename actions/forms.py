@@ -32,7 +32,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import (
     announce_code, bank_named_in_change, change_details, current_merchant, database, hand_off, incoming_message,
-    off_the_loop, typed_merchant,
+    off_the_loop, tell_when_an_agent_answers, typed_merchant,
 )
 from bot import codes
 from bot.agents import handoff
@@ -205,6 +205,7 @@ class ValidatedForm:
             turn.closed = True
             turn.events += hand_off(tracker, handoff.REPEATED_VALIDATION_FAILURE, resume_form=self.form_name(),
                                     failed_inputs={slot: refused})
+            tell_when_an_agent_answers(dispatcher)
         return [SlotSet(slot, None), SlotSet("failed_attempts", failures)]
 
 
