@@ -8,8 +8,9 @@
 - repeat (`再说一遍`): the form asks its question again; outside a form the last answer is repeated;
 - skip for later (`先跳过`): the forms accept it where a value may come later (the branch); elsewhere
   the bot says what may come later (document photos) or that the question cannot wait;
-- handoff: `action_handoff_waiting` acknowledges every message while an agent has the
-  conversation, `action_resume_bot` comes back to the bot at the question where the form stopped.
+- handoff: `action_handoff_waiting` records every message for the agent and acknowledges it
+  (waiting) or marks it delivered (an agent has claimed it); `action_resume_bot` comes back to the
+  bot at the question where the form stopped.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import BlockingAction, DomainDict, current_merchant, database, incoming_message, is_identified
 from actions.flow import tell_status
-from bot.agents import handoff
-from bot.db.models import MerchantKind
+from bot.agents import handoff, live
+from bot.db.models import HandoffStatus, MerchantKind
 from bot.masking import mask_card_spaced, mask_number
 
 ACTION_LISTEN = "action_listen"
@@ -190,19 +191,33 @@ class ActionSkipForLater(Action):
 
 
 class ActionHandoffWaiting(BlockingAction):
-    """While an agent has the conversation: a short acknowledgement and the way back to the bot."""
+    """Each merchant message while handed off: recorded for the agent (bot.agents.live), then
+    - waiting for an agent: a short acknowledgement and the way back to the bot;
+    - an agent has claimed it: only the mark `utter_handoff_delivered` (the agent answers, the bot
+      does not chatter on every message; the channels show the mark discreetly or not at all)."""
 
     def name(self) -> Text:
         return "action_handoff_waiting"
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         with database() as session:
-            still_open = handoff.open_handoff_for(session, tracker.sender_id) is not None
-        if not still_open:  # closed by an agent without handing back through Rasa's API
+            opened = live.record_merchant_message(session, tracker.sender_id, _as_the_agent_reads(tracker))
+            status = HandoffStatus(opened.status) if opened is not None else None
+        if status is None:  # closed by an agent without handing back through Rasa's API
             dispatcher.utter_message(response="utter_handoff_closed")
             return _back_to_bot(dispatcher, tracker)
-        dispatcher.utter_message(response="utter_handoff_waiting")
+        if status is HandoffStatus.ACTIVE:
+            dispatcher.utter_message(response="utter_handoff_delivered")
+        else:
+            dispatcher.utter_message(response="utter_handoff_waiting")
         return []
+
+
+def _as_the_agent_reads(tracker: Tracker) -> str:
+    """The merchant's message for the agent's transcript: what was typed; for a button or an upload
+    (an intent payload such as `/document_uploaded{...}`), the intent's name without its data."""
+    text = ((tracker.latest_message or {}).get("text") or "").strip()
+    return text.split("{", 1)[0] if text.startswith("/") else text
 
 
 class ActionResumeBot(BlockingAction):
