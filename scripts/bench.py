@@ -6,14 +6,18 @@ development set, REST turn latency p50/p95 with 1 and 8 concurrent conversations
 conversations (the happy path, 1 merchant then 8 at once: turns, latency, filed requests),
 resident memory of both servers, and the two merchant channels (scripts/bench_channels.py): WeChat
 acknowledgement and push-to-reply latency, replies and duplicates under replays, against a fake
-WeChat API; web chat turn latency over socket.io. Everything runs on ports and in a state folder
-of its own. Before the servers start, a k-fold cross-validation of the NLU training data (per-label
-precision, recall, F1, support and the most confused pairs; see `cross_validate_nlu`).
+WeChat API; web chat turn latency over socket.io. Then a slow SMS provider (scripts/bench_sms.py):
+the servers started again with a fake Yunpian answering at once, then 2 s per message, 8 whole
+change conversations each time, and whether the turns that send no SMS keep their latency.
+Everything runs on ports and in state folders of its own, with `--model` (default
+models/current.tar.gz). Before the servers start, a k-fold cross-validation of the NLU training data
+(per-label precision, recall, F1, support and the most confused pairs; see `cross_validate_nlu`).
 
 `--only channels` starts the servers, measures only the channels and prints their section without
-writing docs/BENCHMARKS.md. `--only nlu` runs only the cross-validation and scores the held-out and
-shared dev sets with an NLU model in-process (`--nlu-model`, default models/current.tar.gz), and
-prints those rows and sections without writing docs/BENCHMARKS.md.
+writing docs/BENCHMARKS.md; `--only sms` does the same for the slow SMS provider. `--only nlu` runs
+only the cross-validation and scores the held-out and shared dev sets with an NLU model in-process
+(`--nlu-model`, default `--model`), and prints those rows and sections without writing
+docs/BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import yaml
 
 import bench_channels
+import bench_sms
 from bot.ops.demo import LOAD_TEST_ID_NUMBER, LOAD_TEST_NAME, LOAD_TEST_NEW_CARD, DemoMerchant, load_test_merchant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +55,7 @@ NLU_DATA = ROOT / "data" / "nlu"
 CV_FOLDS = 3  # 3 trainings of about 2 minutes each on 2 cores
 CV_SEED = 42  # the same folds every run, so two runs differ only by what changed
 RASA_PORT, ACTION_PORT = 25005, 25055
+MODEL = ROOT / "models" / "current.tar.gz"
 BASE = f"http://localhost:{RASA_PORT}"
 
 # A realistic mix of single turns for the latency runs (no change flow yet).
@@ -75,6 +81,11 @@ HAPPY_PATH = [  # what the merchant says, a phrase the reply must contain
     ("确认", f"尾号{LOAD_TEST_NEW_CARD[-4:]}"),
     (SMS_CODE, "CR"),  # signing code: the request is filed, the reply names its reference
 ]
+# The turns of HAPPY_PATH that send an SMS, and wait for the gateway to take it: each turn before a
+# code turn (the merchant number: identification code; 确认: signing code) and the last one (the
+# signing code files the request, and the filing notice goes out). scripts/bench_sms.py.
+SMS_TURNS = ({index for index in range(len(HAPPY_PATH) - 1) if HAPPY_PATH[index + 1][0] is SMS_CODE}
+             | {len(HAPPY_PATH) - 1})
 CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
 REFERENCE = re.compile(r"CR\d{8}-[0-9A-Z]{4}")
 
@@ -111,14 +122,26 @@ def bench_env(var_dir: Path) -> Dict[str, str]:
     return env
 
 
-def start_servers(var_dir: Path,
-                  extra_env: Optional[Dict[str, Optional[str]]] = None) -> Tuple[subprocess.Popen, float]:
-    """`bot serve` on the bench's ports; `extra_env` adds settings to its environment (None removes one)."""
+def servers_answer() -> bool:
+    return ready(f"{BASE}/") or ready(f"http://localhost:{ACTION_PORT}/health")
+
+
+def start_servers(var_dir: Path, extra_env: Optional[Dict[str, Optional[str]]] = None, model: Path = MODEL,
+                  load_test: Tuple[int, int] = (FIRST_LOAD_TEST_MERCHANT, sum(CHANGE_RUNS.values())),
+                  ) -> Tuple[subprocess.Popen, float]:
+    """`bot serve --model model` on the bench's ports, with load-test merchants (first, count) seeded;
+    `extra_env` adds settings to its environment (None removes one)."""
+    if not model.exists():
+        raise SystemExit(f"bench: no model at {model} (make model, or --model PATH)")
+    if servers_answer():  # measuring someone else's servers would be worse than stopping
+        raise SystemExit(f"bench: something already answers on port {RASA_PORT} or {ACTION_PORT} "
+                         f"(another bench run?)")
     env = bench_env(var_dir)
     subprocess.run([str(VENV_BIN / "bot"), "demo", "seed"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
-    subprocess.run([str(VENV_BIN / "bot"), "demo", "seed-load-test", "--count", str(sum(CHANGE_RUNS.values())),
-                    "--start", str(FIRST_LOAD_TEST_MERCHANT)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    first, count = load_test
+    subprocess.run([str(VENV_BIN / "bot"), "demo", "seed-load-test", "--count", str(count),
+                    "--start", str(first)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     for name, value in (extra_env or {}).items():
         if value is None:
             env.pop(name, None)
@@ -126,13 +149,24 @@ def start_servers(var_dir: Path,
             env[name] = value
     started = time.monotonic()
     process = subprocess.Popen([str(VENV_BIN / "bot"), "serve", "--rasa-port", str(RASA_PORT),
-                                "--action-port", str(ACTION_PORT)], cwd=ROOT, env=env,
+                                "--action-port", str(ACTION_PORT), "--model", str(model)], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not (ready(f"{BASE}/") and ready(f"http://localhost:{ACTION_PORT}/health")):
         if process.poll() is not None or time.monotonic() - started > 300:
+            if process.poll() is None:
+                stop_servers(process)
             raise SystemExit(f"bench: servers did not start; see {var_dir / 'logs'}")
         time.sleep(0.25)
     return process, time.monotonic() - started
+
+
+def stop_servers(process: subprocess.Popen) -> None:
+    """Stop `bot serve` and wait until its ports are quiet, so the next start measures new servers."""
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while servers_answer() and time.monotonic() < deadline:
+        time.sleep(0.25)
 
 
 def load_holdout() -> List[Tuple[str, str]]:
@@ -405,19 +439,25 @@ def newest_code(var_dir: Path, phone: str) -> str:
     return CODE.search(texts[-1]).group() if texts else ""
 
 
-def change_conversation(var_dir: Path, merchant: DemoMerchant) -> dict:
-    """One merchant through HAPPY_PATH: turn durations, the reference filed, the first error."""
+def change_conversation(var_dir: Path, merchant: DemoMerchant, read_code: Optional[Callable[[str], str]] = None,
+                        timeout: float = 60, pauses: Optional[Sequence[float]] = None) -> dict:
+    """One merchant through HAPPY_PATH: turn durations, the reference filed, the first error.
+    `read_code(phone)` is the code the merchant reads on their phone (default: the outbox's newest);
+    `pauses[i]`: seconds the merchant takes before turn i (default: none, each turn at once)."""
+    read_code = read_code or (lambda phone: newest_code(var_dir, phone))
     sender = f"bench-change-{uuid.uuid4().hex[:10]}"
     durations: List[float] = []
     reply = ""
-    for message, expected in HAPPY_PATH:
+    for index, (message, expected) in enumerate(HAPPY_PATH):
+        if pauses:
+            time.sleep(pauses[index])
         if message is MERCHANT_NUMBER:
             message = merchant.number
         elif message is SMS_CODE:
-            message = newest_code(var_dir, merchant.phone)
+            message = read_code(merchant.phone)
         started = time.perf_counter()
         try:
-            replies = post("/webhooks/rest/webhook", {"sender": sender, "message": message})
+            replies = post("/webhooks/rest/webhook", {"sender": sender, "message": message}, timeout=timeout)
         except (OSError, ValueError) as error:
             return {"durations": durations, "reference": None,
                     "error": f"{merchant.number} turn {len(durations) + 1}: {error}"}
@@ -437,14 +477,18 @@ def filed_requests(var_dir: Path) -> List[dict]:
     return json.loads(result.stdout)
 
 
-def change_conversations(var_dir: Path, merchants: Sequence[DemoMerchant]) -> dict:
-    """The merchants' conversations at once (one thread each); then checks that each merchant has
-    exactly one request filed, the one its conversation was told about."""
+def change_conversations(var_dir: Path, merchants: Sequence[DemoMerchant],
+                         read_code: Optional[Callable[[str], str]] = None, timeout: float = 60,
+                         pauses: Optional[Sequence[Sequence[float]]] = None) -> dict:
+    """The merchants' conversations at once (one thread each; `pauses[m]`: merchant m's pauses, see
+    change_conversation); then checks that each merchant has exactly one request filed, the one its
+    conversation was told about. `by_turn[i]`: the durations of HAPPY_PATH's turn i."""
     outcomes = [{"durations": [], "reference": None, "error": f"{merchant.number}: thread died"}
                 for merchant in merchants]
 
     def run(index: int) -> None:
-        outcomes[index] = change_conversation(var_dir, merchants[index])
+        outcomes[index] = change_conversation(var_dir, merchants[index], read_code, timeout,
+                                              pauses[index] if pauses else None)
 
     started = time.perf_counter()
     threads = [threading.Thread(target=run, args=(index,)) for index in range(len(merchants))]
@@ -465,6 +509,8 @@ def change_conversations(var_dir: Path, merchants: Sequence[DemoMerchant]) -> di
     completed = [len(outcome["durations"]) for outcome in outcomes if outcome["reference"]]
     return {"conversations": len(merchants), "completed": len(completed),
             "turns_to_file": max(completed, default=0), "turns": len(durations), **percentiles_ms(durations),
+            "by_turn": [[outcome["durations"][index] for outcome in outcomes if len(outcome["durations"]) > index]
+                        for index in range(len(HAPPY_PATH))],
             "wall_s": wall, "errors": errors,
             "filed": sum(len(filed[merchant.number]) for merchant in merchants),
             "lost": sum(not filed[merchant.number] for merchant in merchants),
@@ -622,6 +668,7 @@ def render(results: dict) -> str:
           f"| {run['wall_s']:.1f} s | {len(run['errors'])} | {run['filed']} ({run['lost']}, {run['duplicated']}) |"
           for name, run in results["changes"].items()],
         "",
+        *bench_sms.render(results.get("sms")),
         *render_simulation(results.get("simulation")),
         *bench_channels.render(results["channels"]),
         "## Misread examples",
@@ -666,20 +713,19 @@ def measure_channels(var_dir: Path, fake) -> dict:
     return bench_channels.measure(BASE, var_dir, fake, TURNS, percentiles_ms, log)
 
 
-def only_channels() -> int:
+def only_channels(model: Path) -> int:
     """`--only channels`: servers, the channel measurements, their section printed; nothing written."""
     var_dir = Path(tempfile.mkdtemp(prefix="bench-var-"))
     fake = bench_channels.start_fake_wechat()
     try:
-        process, cold_start = start_servers(var_dir, bench_channels.server_env(fake))
+        process, cold_start = start_servers(var_dir, bench_channels.server_env(fake), model)
         log(f"[bench] cold start: {cold_start:.1f} s")
         try:
             started = time.monotonic()
             channels = measure_channels(var_dir, fake)
             log(f"[bench] channels measured in {time.monotonic() - started:.0f} s")
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
+            stop_servers(process)
     finally:
         fake.stop()
     kept = bench_channels.failed(channels)
@@ -689,6 +735,61 @@ def only_channels() -> int:
         shutil.rmtree(var_dir, ignore_errors=True)
     print("\n".join(bench_channels.render(channels)))
     return 1 if kept else 0
+
+
+def sms_gateway_run(model: Path, answer_delay_s: float, first_merchant: int) -> dict:
+    """Servers of their own with the fake Yunpian answering `answer_delay_s` late; after a warm-up,
+    bench_sms.CONCURRENCY whole change conversations at once, codes read from the fake."""
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-sms-var-"))
+    fake = bench_sms.start_fake_yunpian(answer_delay_s)
+    kept = True
+    try:
+        process, cold_start = start_servers(var_dir, bench_sms.server_env(fake), model,
+                                            load_test=(first_merchant, bench_sms.CONCURRENCY))
+        log(f"[bench] SMS gateway {answer_delay_s:g} s per message: cold start {cold_start:.1f} s")
+        try:
+            latency(2, 5)  # warm-up, no SMS
+            merchants = [load_test_merchant(first_merchant + index) for index in range(bench_sms.CONCURRENCY)]
+            run = change_conversations(var_dir, merchants, bench_sms.CodeReader(fake), bench_sms.TURN_TIMEOUT_S,
+                                       bench_sms.pauses(len(merchants), len(HAPPY_PATH)))
+        finally:
+            stop_servers(process)
+        summary = bench_sms.summarize(run, SMS_TURNS, fake, percentiles_ms)
+        kept = bool(summary["errors"])
+    finally:
+        fake.stop()
+        if kept:
+            log(f"[bench] state and logs kept in {var_dir}")
+        else:
+            shutil.rmtree(var_dir, ignore_errors=True)
+    log(f"[bench] SMS gateway {answer_delay_s:g} s per message: {summary['completed']}/{summary['conversations']} "
+        f"completed, other turns p50 {summary['other']['p50_ms']:.0f} ms p95 {summary['other']['p95_ms']:.0f} ms, "
+        f"SMS turns p50 {summary['sms']['p50_ms']:.0f} ms p95 {summary['sms']['p95_ms']:.0f} ms, "
+        f"{summary['filed']} filed")
+    for error in summary["errors"]:
+        log(f"[bench]   error: {error}")
+    return summary
+
+
+def measure_sms(model: Path) -> dict:
+    """A slow SMS provider (scripts/bench_sms.py): one run per gateway setting, fresh merchants each."""
+    runs, first = {}, bench_sms.FIRST_MERCHANT
+    for name, answer_delay_s in bench_sms.GATEWAYS.items():
+        runs[name] = sms_gateway_run(model, answer_delay_s, first)
+        first += bench_sms.CONCURRENCY
+    results = {"runs": runs}
+    judged = bench_sms.verdict(results)
+    if judged:
+        log(f"[bench] SMS: p95 of the turns without SMS, slow / instant gateway: {judged['ratio']:.2f}x "
+            f"({'PASS' if judged['passed'] else 'FAIL'}, goal {bench_sms.MAX_RATIO}x)")
+    return results
+
+
+def only_sms(model: Path) -> int:
+    """`--only sms`: the slow SMS provider runs, their section printed; nothing written. 1 unless PASS."""
+    results = measure_sms(model)
+    print("\n".join(bench_sms.render(results)))
+    return 1 if bench_sms.failed(results) else 0
 
 
 def only_nlu(model: Path) -> int:
@@ -714,15 +815,19 @@ def main() -> int:
     parser.add_argument("--skip-training", action="store_true", help="don't measure training time")
     parser.add_argument("--skip-cross-validation", action="store_true",
                         help="don't cross-validate the NLU training data (saves about 7 minutes)")
-    parser.add_argument("--only", choices=["channels", "nlu"],
+    parser.add_argument("--only", choices=["channels", "nlu", "sms"],
                         help="measure only this part, print its section and write nothing")
-    parser.add_argument("--nlu-model", type=Path, default=ROOT / "models" / "current.tar.gz",
-                        help="with --only nlu: the model that scores the held-out and dev sets")
+    parser.add_argument("--model", type=Path, default=MODEL,
+                        help="the model the servers run (a copy keeps a retraining from pulling it away)")
+    parser.add_argument("--nlu-model", type=Path,
+                        help="with --only nlu: the model that scores the held-out and dev sets (default --model)")
     args = parser.parse_args()
     if args.only == "channels":
-        return only_channels()
+        return only_channels(args.model)
+    if args.only == "sms":
+        return only_sms(args.model)
     if args.only == "nlu":
-        return only_nlu(args.nlu_model)
+        return only_nlu(args.nlu_model or args.model)
 
     results: dict = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine()}
     if not args.skip_training:
@@ -736,7 +841,7 @@ def main() -> int:
     var_dir = Path(tempfile.mkdtemp(prefix="bench-var-"))
     fake = bench_channels.start_fake_wechat()  # the WeChat API the channel talks to
     try:
-        process, results["cold_start_s"] = start_servers(var_dir, bench_channels.server_env(fake))
+        process, results["cold_start_s"] = start_servers(var_dir, bench_channels.server_env(fake), args.model)
     except BaseException:
         fake.stop()
         raise
@@ -780,21 +885,29 @@ def main() -> int:
         results["rss_actions_mb"] = group_rss_mb(children["action server"])
         results["channels"] = measure_channels(var_dir, fake)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        stop_servers(process)
         fake.stop()
         if bench_channels.failed(results.get("channels", {})):
             print(f"[bench] state and logs kept in {var_dir}", flush=True)
         else:
             shutil.rmtree(var_dir, ignore_errors=True)
+    try:  # servers of its own, after the others: a failure here must not lose the numbers above
+        results["sms"] = measure_sms(args.model)
+    except (Exception, SystemExit) as error:
+        results["sms"] = {"error": str(error)}
+        print(f"[bench] slow SMS provider not measured: {error}", file=sys.stderr)
     report = render(results)
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "BENCHMARKS.md").write_text(report, encoding="utf-8")
     print(report)
+    status = 0
     if bench_channels.failed(results["channels"]):
         print("[bench] a channel measurement failed or had errors: see the Channels section", file=sys.stderr)
-        return 1
-    return 0
+        status = 1
+    if bench_sms.failed(results["sms"]):
+        print("[bench] slow SMS provider: goal missed or errors; see its section", file=sys.stderr)
+        status = 1
+    return status
 
 
 if __name__ == "__main__":

@@ -7,15 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.sms.yunpian import YunpianSmsGateway
-from sms.fake_yunpian import APIKEY, FakeYunpian
-
-
-# What the acquirer registers with Yunpian for the texts the bot sends (bot.codes.verification).
-TEMPLATES = [
-    "【结算助手】您的验证码是#code#，5分钟内有效。您正在通过在线客服办理商户业务，请勿告诉他人。",
-    "【结算助手】您的验证码是#code#，5分钟内有效。您正在将结算卡变更为#bank#尾号#last4#的账户，请勿告诉他人。",
-    "【结算助手】您的商户账户已开启动态口令验证。如非本人操作请立即致电#hotline#。",
-]
+from sms.fake_yunpian import APIKEY, TEMPLATES, FakeYunpian
 
 
 def identify_text(code: str) -> str:

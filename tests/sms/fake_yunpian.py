@@ -6,11 +6,18 @@ when accepted; HTTP 400 with `http_status_code`, a non-zero `code`, `msg` and `d
 -1 unknown apikey, 1 missing parameter, 2 malformed mobile, 14 undecodable form, 5 text matching
 no approved template (`templates`, Yunpian syntax with `#name#` variables), 8 the same text to the
 same number within 30 s, 22 more than `hourly_limit` messages to one number in an hour, 3 balance
-too low. Accepted messages are in `sent`; every request as it arrived is in `requests`.
+too low. Accepted messages are in `sent` (`sent_to` waits for those to one number); every request
+as it arrived is in `requests`. `TEMPLATES` (codes) and `NOTICE_TEMPLATES` (a change filed or
+cancelled) are the texts the bot sends, as the acquirer registers them: the tests and the SMS
+benchmark (scripts/bench_sms.py) start the fake with them.
+
+A slow provider: `answer_delay_s` answers every message that late, each on its own (the fake serves
+requests concurrently, so messages are not queued behind each other).
 
 Faults are programmed for the next requests, in order: `fail` (an HTTP status from the front
 proxy, the application never sees the request), `delay` (the answer comes late, but the message
-IS accepted, as when a client times out after sending), `refuse` (a given Yunpian error).
+IS accepted, as when a client times out after sending; on top of `answer_delay_s`), `refuse` (a
+given Yunpian error).
 It runs in a thread of its own (ThreadingHTTPServer), like the fake WeChat API.
 """
 from __future__ import annotations
@@ -30,6 +37,23 @@ from loopback import LoopbackFake
 
 SINGLE_SEND = "/v2/sms/single_send.json"
 APIKEY = "9b11127a9701975c734b8aee81ee3526"  # the example key of Yunpian's documentation
+
+# What the acquirer registers with Yunpian for the texts the bot sends, for the default brand
+# (BRAND_NAME unset): the codes and the enrolment notice (bot.codes.verification)...
+TEMPLATES = [
+    "【结算助手】您的验证码是#code#，5分钟内有效。您正在通过在线客服办理商户业务，请勿告诉他人。",
+    "【结算助手】您的验证码是#code#，5分钟内有效。您正在将结算卡变更为#bank#尾号#last4#的账户，请勿告诉他人。",
+    "【结算助手】您的商户账户已开启动态口令验证。如非本人操作请立即致电#hotline#。",
+]
+# ... and the notices of a change filed, with or without documents to add, and cancelled
+# (bot.change_requests.filing): what a whole change conversation sends besides its codes.
+NOTICE_TEMPLATES = [
+    "【结算助手】已受理您的结算卡变更申请，编号#reference#，新卡#bank#尾号#last4#，预计#date#前完成审核。"
+    "如非本人操作请立即致电#hotline#。",
+    "【结算助手】已受理您的结算卡变更申请，编号#reference#，新卡#bank#尾号#last4#，预计#date#前完成审核，"
+    "请按客服提示补充材料。如非本人操作请立即致电#hotline#。",
+    "【结算助手】您的结算卡变更申请#reference#已撤销，结算卡保持不变。如非本人操作请立即致电#hotline#。",
+]
 
 
 @dataclass
@@ -64,6 +88,7 @@ class FakeYunpian(LoopbackFake):
     balance: float = 10.0
     fee_per_part: float = 0.05
     hourly_limit: int = 3  # Yunpian's default anti-bombing rule for verification codes
+    answer_delay_s: float = 0.0  # every message processed and answered this late (a slow provider)
 
     requests: List[RecordedRequest] = field(default_factory=list)
     sent: List[SentSms] = field(default_factory=list)
@@ -101,6 +126,19 @@ class FakeYunpian(LoopbackFake):
                 self._lock.wait(left)
             return list(self.sent)
 
+    def sent_to(self, mobile: str, count: int = 1, timeout: float = 10.0) -> List[SentSms]:
+        """The messages accepted for `mobile`, oldest first, once there are at least `count`."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                mine = [sms for sms in self.sent if sms.mobile == mobile]
+                left = deadline - time.monotonic()
+                if len(mine) >= count:
+                    return mine
+                if left <= 0:
+                    raise AssertionError(f"expected {count} accepted messages to {mobile}, got {len(mine)}")
+                self._lock.wait(left)
+
     # --- serving -------------------------------------------------------------------------------
 
     def _handle(self, request: BaseHTTPRequestHandler, method: str) -> None:  # GET and POST alike
@@ -119,8 +157,9 @@ class FakeYunpian(LoopbackFake):
             return _reply(request, 404, b"", "text/html")
         if request.command != "POST":
             return self._answer_error(request, 11, "接口不支持GET方式调用", "请使用POST方式调用")
-        if fault is not None and fault.delay_s:
-            time.sleep(fault.delay_s)
+        delay_s = self.answer_delay_s + (fault.delay_s if fault is not None else 0.0)
+        if delay_s:
+            time.sleep(delay_s)
         status, payload = self._single_send(form)
         _reply(request, status, json.dumps(payload, ensure_ascii=False).encode("utf-8"),
                "application/json;charset=utf-8")

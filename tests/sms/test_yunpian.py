@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
+import time
 import traceback
 from urllib.parse import quote
 
@@ -228,6 +230,39 @@ def test_connection_refused_is_retried_then_reported_not_sent(fake_yunpian: Fake
     assert not caught.value.delivery_unknown
     assert sleeps == [0.5, 1.0]  # three attempts, bounded backoff
     assert APIKEY not in full_report(caught.value)
+
+
+# --- a slow provider (scripts/bench_sms.py) ------------------------------------------------------
+
+
+def test_answer_delay_slows_every_message_on_its_own(gateway: YunpianSmsGateway, fake_yunpian: FakeYunpian) -> None:
+    fake_yunpian.answer_delay_s = 0.5
+    other = "13800000002"
+    took: dict[str, float] = {}
+
+    def send(to: str) -> None:
+        started = time.monotonic()
+        gateway.send(to, TEXT)
+        took[to] = time.monotonic() - started
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=send, args=(to,)) for to in (PHONE, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert min(took.values()) >= 0.5  # each message answered late, and accepted
+    assert time.monotonic() - started < 0.95  # side by side, not one queued behind the other
+    assert [sms.text for sms in fake_yunpian.sent_to(PHONE)] == [TEXT]
+    assert [sms.mobile for sms in fake_yunpian.sent_to(other)] == [other]
+
+
+def test_sent_to_waits_for_the_messages_to_one_number(gateway: YunpianSmsGateway, fake_yunpian: FakeYunpian) -> None:
+    fake_yunpian.answer_delay_s = 0.3
+    threading.Thread(target=gateway.send, args=(PHONE, TEXT)).start()
+    assert [sms.mobile for sms in fake_yunpian.sent_to(PHONE, timeout=5)] == [PHONE]
+    with pytest.raises(AssertionError, match="expected 2 accepted messages to 13800000001, got 1"):
+        fake_yunpian.sent_to(PHONE, count=2, timeout=0.1)
 
 
 # --- what never leaks ----------------------------------------------------------------------------
