@@ -20,6 +20,13 @@ the merchant without an answer (a turn that raised gets `utter_technical_problem
 without any reply `utter_internal_error`: bot.rasa.channels.safety_net), for typed messages, buttons
 and uploads alike; logs never hold message text (card and ID numbers).
 
+What no merchant's message started (an agent's reply, the bot's words after a hand-back, a
+reviewer's decision) waits in the outbox (bot.agents.outbox): each replica polls it for the
+conversations with a page connected to it (bot.rasa.channels.outbox_delivery) and pushes what it
+wins to the conversation's room as `bot_uttered` with the message's `outbox_id` and, for an
+agent's reply, the agent's display name (`{"text": ..., "agent": "王芳", "outbox_id": 7}`). A
+message posted while no page is open waits and goes out when one connects.
+
 `WebChatInput.blueprint` only wires the routes and events to a `MountedWebChat`, which holds what
 they share; what the page redraws lives in webchat_history, reading and storing an upload in
 webchat_upload. Database, file and tracker store work runs in worker threads, off the event loop.
@@ -42,14 +49,16 @@ from sanic.response import HTTPResponse
 from socketio import AsyncRedisManager, AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
+from bot.agents.outbox import Outgoing
 from bot.change_requests import documents
 from bot.change_requests.filing import DOCUMENT_LABELS, Document
 from bot.channel_trust import WEBCHAT, verified_metadata, webchat_conversation_id
 from bot.masking import mask_number
 from bot.ops.demo import DEMO_MERCHANTS
+from bot.rasa.channels.outbox_delivery import OutboxPoller
 from bot.rasa.channels.rest import bound_message, json_body
 from bot.rasa.channels.safety_net import apology_for_silence
-from bot.rasa.channels.webchat_history import conversation_history
+from bot.rasa.channels.webchat_history import conversation_history, outbox_entry
 from bot.rasa.channels.webchat_upload import UploadNotAccepted, receive_upload
 from bot.responses import response_text
 from bot.settings import MAX_MESSAGE_CHARS, brand
@@ -147,8 +156,11 @@ class WebChatInput(SocketIOInput):
         webchat.add_route(_routable(chat.history), "/history", methods=["GET"])
         webchat.add_route(_routable(chat.upload), "/upload", methods=["POST"], stream=True)
         self.sio.on("connect", chat.connect)
+        self.sio.on("disconnect", chat.disconnect)
         self.sio.on("session_request", chat.session_request)
         self.sio.on(self.user_message_evt, chat.user_uttered)
+        webchat.listener("before_server_start")(chat.start_delivery)
+        webchat.listener("before_server_stop")(chat.stop_delivery)
         return webchat
 
 
@@ -211,6 +223,9 @@ class MountedWebChat:
     signing_secret: str = field(repr=False)  # of the portal's tokens
     on_new_message: OnNewMessage  # Rasa's entry to the dialogue
     bot_message_evt: Text
+    # The conversation of each socket connected to this process: where its outbox poller delivers.
+    connected: Dict[Text, str] = field(default_factory=dict)
+    outbox: Optional[OutboxPoller] = None
 
     # ---- HTTP routes ------------------------------------------------------------------------
 
@@ -271,6 +286,10 @@ class MountedWebChat:
             raise SocketRefused("unauthorized")
         await self.sio.save_session(sid, {"merchant": merchant, "expires_at": expires_at})
         await self.sio.enter_room(sid, webchat_conversation_id(merchant))
+        self.connected[sid] = webchat_conversation_id(merchant)
+
+    async def disconnect(self, sid: Text) -> None:
+        self.connected.pop(sid, None)
 
     async def session_request(self, sid: Text, _data: Any = None) -> None:
         # For clients written for Rasa's socket.io channel: the session is the token's.
@@ -316,6 +335,23 @@ class MountedWebChat:
 
     async def _end_turn(self, to: str) -> None:
         await self.sio.emit(TURN_COMPLETE_EVT, {}, to=to)
+
+    # ---- the outbox -------------------------------------------------------------------------
+
+    async def start_delivery(self, *_: Any) -> None:
+        """With the server: poll the outbox for the conversations connected here."""
+        self.outbox = OutboxPoller(WEBCHAT, self.deliver, lambda: set(self.connected.values()))
+        self.outbox.start()
+
+    async def stop_delivery(self, *_: Any) -> None:
+        if self.outbox is not None:
+            await self.outbox.stop()
+
+    async def deliver(self, message: Outgoing) -> None:
+        """An outbox message to every open page of its conversation (through Redis when shared)."""
+        entry = outbox_entry(message.id, message.text, message.author_name)
+        entry.pop("sender")
+        await self.sio.emit(self.bot_message_evt, entry, to=message.conversation_id)
 
 
 def _refusal(status: int, error: str) -> HTTPResponse:

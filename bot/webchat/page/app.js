@@ -6,6 +6,9 @@
  * decides the conversation from the token; the page never names a conversation itself.
  * On load: config -> socket.io connection (the token is checked) -> history (redraws the chat).
  * All merchant-visible text is set with textContent: nothing received is ever parsed as HTML.
+ * While an agent has the conversation: the agent's replies arrive as bot_uttered with `agent` (the
+ * agent's display name) and `outbox_id`, shown as the agent's; the bot's only answer to the
+ * merchant's messages is the mark {custom: {delivered_to_agent, label}}, shown small under the message.
  */
 (function () {
   "use strict";
@@ -14,7 +17,8 @@
   var TYPING_TIMEOUT_MS = 60000; // never leave the typing dots up forever if a reply is lost
   var EXPIRED_TEXT = "登录已过期，请从商户门户重新打开";
 
-  var state = { config: null, token: null, socket: null, waiting: 0, typingTimer: null };
+  var state = { config: null, token: null, socket: null, waiting: 0, typingTimer: null,
+                loadingHistory: false, pending: [], drawnOutbox: {} };
 
   function el(id) { return document.getElementById(id); }
 
@@ -117,12 +121,16 @@
 
   // ---- history -----------------------------------------------------------------------------
 
+  // Outbox messages (an agent's reply...) pushed while the history loads are drawn after it, each
+  // once: the history may hold them already (same outbox_id).
   function loadHistory() {
+    state.loadingHistory = true;
     return fetch("history", { headers: authHeaders() }).then(function (reply) {
       if (reply.status === 401 || reply.status === 403) { expire(); return false; }
       if (!reply.ok) throw new Error("history " + reply.status);
       return reply.json().then(function (body) {
         el("messages").textContent = "";
+        state.drawnOutbox = {};
         if (body.merchant) el("who").textContent = "商户编号 " + body.merchant;
         body.messages.forEach(function (entry) {
           if (entry.sender === "user") renderUserEntry(entry); else renderBot(entry);
@@ -137,6 +145,13 @@
     }).catch(function () {
       showNotice("聊天记录加载失败，请检查网络后刷新页面。", true);
       return false;
+    }).then(function (ok) {
+      state.loadingHistory = false;
+      var pending = state.pending;
+      state.pending = [];
+      pending.forEach(renderBot);
+      scrollDown();
+      return ok;
     });
   }
 
@@ -170,7 +185,11 @@
       if (reason === "io server disconnect") socket.connect();
     });
     socket.on("session_expired", expire);
-    socket.on("bot_uttered", function (message) { renderBot(message); scrollDown(); });
+    socket.on("bot_uttered", function (message) {
+      if (message.outbox_id && state.loadingHistory) { state.pending.push(message); return; }
+      renderBot(message);
+      scrollDown();
+    });
     socket.on("turn_complete", stopWaiting);
   }
 
@@ -204,13 +223,34 @@
     return item;
   }
 
+  // An agent's reply: the agent's display name above the bubble.
+  function addAgent(name, text) {
+    var item = addMessage("bot agent", text);
+    item.insertBefore(make("div", "agent-name", "客服 " + name), item.firstChild);
+    return item;
+  }
+
+  // "Delivered to the agent": a small line under the merchant's latest message, not a bot bubble.
+  function markDelivered(label) {
+    var users = el("messages").querySelectorAll(".msg.user");
+    var last = users.length ? users[users.length - 1] : null;
+    if (!last || last.querySelector(".delivered")) return;
+    last.appendChild(make("div", "note delivered", label || "已送达"));
+  }
+
   function addSystem(text, refusal) { return addMessage(refusal ? "system refusal" : "system", text); }
 
   // Rasa's socket.io format: {text}, {text, quick_replies}, {attachment: {type: "image"}};
-  // history entries use {text, buttons} and {image}.
+  // history entries use {text, buttons} and {image}; outbox messages carry outbox_id (and agent).
   function renderBot(message) {
+    if (message.outbox_id) {
+      if (state.drawnOutbox[message.outbox_id]) return;
+      state.drawnOutbox[message.outbox_id] = true;
+    }
+    if (message.custom && message.custom.delivered_to_agent) { markDelivered(message.custom.label); return; }
     var item = null;
-    if (message.text) item = addMessage("bot", message.text);
+    if (message.text && message.agent) item = addAgent(message.agent, message.text);
+    else if (message.text) item = addMessage("bot", message.text);
     var image = message.image || (message.attachment && message.attachment.type === "image" &&
                                   message.attachment.payload && message.attachment.payload.src);
     if (image) {
