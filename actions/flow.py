@@ -136,9 +136,7 @@ def tell_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Even
                 dispatcher.utter_message(response="utter_anything_else")
             return []
         variables = found.response_variables()
-        dispatcher.utter_message(response="utter_status", reference=found.reference, bank=found.bank_name,
-                                 last4=found.card_last4, status_label=found.status_label,
-                                 due_date=found.due_date_text)
+        dispatcher.utter_message(response=found.response, **variables)
         if found.missing_documents:
             dispatcher.utter_message(response="utter_status_missing", missing=variables["missing_documents"])
         if found.overdue:

@@ -4,7 +4,9 @@ after submitting").
 `request_status` finds the request by reference (the merchant's own only: another merchant's
 reference is "not found") or the merchant's latest, and returns a `RequestView`: status and its
 Chinese label, the documents still missing, the expected date, and whether review is overdue
-(past `due_at` and still under review). `escalate_if_overdue` then marks an overdue request
+(past `due_at` and still under review); once a reviewer decided (bot.change_requests.review), the
+decision's date and, for a rejection, the reason and what to do next. `RequestView.response`
+names the domain response that tells it. `escalate_if_overdue` then marks an overdue request
 `escalated`, once (audited); the bot apologises and offers a human agent.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import ChangeRequest, Merchant, RequestStatus, audit
 from bot.change_requests.filing import ChangeDetails, Document, required_documents
+from bot.change_requests.rejections import RejectionReason, rejection_reason
 from bot.masking import mask_number
 from bot.validation.errors import Invalid
 from bot.validation.identifiers import validate_request_id
@@ -41,10 +44,18 @@ class RequestView:
     overdue: bool
     working_days_late: int  # 0 unless overdue
     needs_manual_review: bool
+    decided_at: datetime | None = None  # the reviewer's last decision
+    rejection: RejectionReason | None = None  # rejected: why
+    updated_at: datetime | None = None  # completed: when the account was switched
 
     @property
     def due_date_text(self) -> str:
-        return f"{self.due_date.year}年{self.due_date.month}月{self.due_date.day}日"
+        return _date_text(self.due_date)
+
+    @property
+    def response(self) -> str:
+        """The domain response that tells this status (variables: `response_variables`)."""
+        return DECIDED_RESPONSES.get(self.status, "utter_status")
 
     @property
     def missing_labels(self) -> tuple[str, ...]:
@@ -60,7 +71,30 @@ class RequestView:
             "card_last4": self.card_last4,
             "due_date": self.due_date_text,
             "missing_documents": "、".join(self.missing_labels),
+            "bank": self.bank_name,
+            "last4": self.card_last4,
+            "decided_date": _date_text(_local_date(self.decided_at)),
+            "completed_date": _date_text(_local_date(self.updated_at)),
+            "rejection_reason": self.rejection.label if self.rejection else "",
+            "next_step": self.rejection.next_step if self.rejection else "",
         }
+
+
+# A decided request is told by a response of its own; every other status by `utter_status`, with
+# `utter_status_missing` and `utter_status_overdue` after it when they apply.
+DECIDED_RESPONSES = {
+    RequestStatus.APPROVED: "utter_status_approved",
+    RequestStatus.REJECTED: "utter_status_rejected",
+    RequestStatus.COMPLETED: "utter_status_completed",
+}
+
+
+def _local_date(moment: datetime | None) -> date | None:
+    return moment.astimezone(LOCAL_TZ).date() if moment else None
+
+
+def _date_text(day: date | None) -> str:
+    return f"{day.year}年{day.month}月{day.day}日" if day else ""
 
 
 def _missing(merchant: Merchant, request: ChangeRequest) -> tuple[Document, ...]:
@@ -93,6 +127,9 @@ def view(request: ChangeRequest, merchant: Merchant, now: datetime | None = None
         overdue=overdue,
         working_days_late=max(working_days_between(request.due_at, now), 0) if overdue else 0,
         needs_manual_review=bool(request.needs_manual_review),
+        decided_at=request.decided_at,
+        rejection=rejection_reason(request.decision_reason) if status is RequestStatus.REJECTED else None,
+        updated_at=request.updated_at,
     )
 
 

@@ -14,6 +14,15 @@ is a change to register with the provider first. Registered form, with `#name#` 
   `【结算助手】已受理您的结算卡变更申请，编号#reference#，新卡#bank#尾号#last4#，预计#date#前完成审核，请按客服提示补充材料。如非本人操作请立即致电#hotline#。`
 - `cancel_text` (change cancelled):
   `【结算助手】您的结算卡变更申请#reference#已撤销，结算卡保持不变。如非本人操作请立即致电#hotline#。`
+- the reviewer's decisions (bot.change_requests.review), one template each:
+  `approved_text`:
+  `【结算助手】您的结算卡变更申请#reference#已审核通过，新卡#bank#尾号#last4#将在账户切换完成后生效，届时另行短信通知。如非本人操作请立即致电#hotline#。`
+  `rejected_text` (reason and next step from bot.change_requests.rejections):
+  `【结算助手】您的结算卡变更申请#reference#未通过审核，原因：#reason#。#next_step#原结算卡继续有效，如有疑问请致电#hotline#。`
+  `documents_requested_text`:
+  `【结算助手】您的结算卡变更申请#reference#需补充材料：#documents#。请通过在线客服发送，材料齐全后继续审核。如非本人操作请立即致电#hotline#。`
+  `completed_text` (the account switched):
+  `【结算助手】您的结算卡已变更为#bank#尾号#last4#的账户（申请#reference#），此后的交易款项将结算至该账户。如非本人操作请立即致电#hotline#。`
 
 The brand name (`BRAND_NAME`) and hotline come from `bot.settings`. A code SMS holds exactly one
 6-digit run, the code (CONTRACTS.md: tests and merchants' phones read the code that way), and the
@@ -30,17 +39,19 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from bot import settings
 from bot.db.models import RequestStatus, VerificationPurpose
 from bot.workdays import LOCAL_TZ
 
 if TYPE_CHECKING:
-    from bot.change_requests.filing import ChangeDetails
+    from bot.change_requests.filing import ChangeDetails, Document
+    from bot.change_requests.rejections import RejectionReason
     from bot.db.models import ChangeRequest
 
-__all__ = ["code_text", "enrolment_notice_text", "notice_text", "cancel_text"]
+__all__ = ["code_text", "enrolment_notice_text", "notice_text", "cancel_text", "approved_text", "rejected_text",
+           "documents_requested_text", "completed_text"]
 
 _SIX_DIGIT_RUN = re.compile(r"(?<!\d)\d{6}(?!\d)")
 
@@ -93,6 +104,42 @@ def cancel_text(request: ChangeRequest) -> str:
     return (
         f"【{brand.name}】您的结算卡变更申请{request.reference}已撤销，结算卡保持不变。"
         f"如非本人操作请立即致电{brand.hotline}。"
+    )
+
+
+def approved_text(request: ChangeRequest) -> str:
+    """A reviewer approved the change; the new card takes effect once the account is switched."""
+    brand = settings.brand()
+    return (
+        f"【{brand.name}】您的结算卡变更申请{request.reference}已审核通过，新卡{request.bank_name}"
+        f"尾号{request.card_last4}将在账户切换完成后生效，届时另行短信通知。如非本人操作请立即致电{brand.hotline}。"
+    )
+
+
+def rejected_text(request: ChangeRequest, reason: RejectionReason) -> str:
+    """A reviewer rejected the change: the reason and what to do next, from the fixed list."""
+    brand = settings.brand()
+    return (
+        f"【{brand.name}】您的结算卡变更申请{request.reference}未通过审核，原因：{reason.label}。"
+        f"{reason.next_step}原结算卡继续有效，如有疑问请致电{brand.hotline}。"
+    )
+
+
+def documents_requested_text(request: ChangeRequest, documents: Sequence[Document]) -> str:
+    """A reviewer asked for more documents (their labels, e.g. 新结算卡正面照片)."""
+    brand = settings.brand()
+    return (
+        f"【{brand.name}】您的结算卡变更申请{request.reference}需补充材料：{'、'.join(d.label for d in documents)}。"
+        f"请通过在线客服发送，材料齐全后继续审核。如非本人操作请立即致电{brand.hotline}。"
+    )
+
+
+def completed_text(request: ChangeRequest) -> str:
+    """The new account is now the settlement account (the switch after approval)."""
+    brand = settings.brand()
+    return (
+        f"【{brand.name}】您的结算卡已变更为{request.bank_name}尾号{request.card_last4}的账户（申请{request.reference}），"
+        f"此后的交易款项将结算至该账户。如非本人操作请立即致电{brand.hotline}。"
     )
 
 

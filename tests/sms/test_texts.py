@@ -10,10 +10,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.change_requests.filing import ChangeDetails
+from bot.change_requests.filing import ChangeDetails, Document
 from bot.db.models import RequestStatus, VerificationPurpose
 from bot.sms import texts
-from bot.sms.texts import cancel_text, code_text, enrolment_notice_text, notice_text
+from bot.change_requests.rejections import RejectionReason
+from bot.sms.texts import (
+    approved_text, cancel_text, code_text, completed_text, documents_requested_text, enrolment_notice_text,
+    notice_text, rejected_text,
+)
 from sms.conftest import TEMPLATES
 
 IDENTIFY, SIGN = VerificationPurpose.IDENTIFY, VerificationPurpose.SIGN_CHANGE
@@ -35,6 +39,16 @@ FILING_TEMPLATES = [
     "【结算助手】已受理您的结算卡变更申请，编号#reference#，新卡#bank#尾号#last4#，预计#date#前完成审核，"
     "请按客服提示补充材料。如非本人操作请立即致电#hotline#。",
     "【结算助手】您的结算卡变更申请#reference#已撤销，结算卡保持不变。如非本人操作请立即致电#hotline#。",
+]
+# The reviewer's decisions (bot.change_requests.review).
+DECISION_TEMPLATES = [
+    "【结算助手】您的结算卡变更申请#reference#已审核通过，新卡#bank#尾号#last4#将在账户切换完成后生效，届时另行短信通知。"
+    "如非本人操作请立即致电#hotline#。",
+    "【结算助手】您的结算卡变更申请#reference#未通过审核，原因：#reason#。#next_step#原结算卡继续有效，如有疑问请致电#hotline#。",
+    "【结算助手】您的结算卡变更申请#reference#需补充材料：#documents#。请通过在线客服发送，材料齐全后继续审核。"
+    "如非本人操作请立即致电#hotline#。",
+    "【结算助手】您的结算卡已变更为#bank#尾号#last4#的账户（申请#reference#），此后的交易款项将结算至该账户。"
+    "如非本人操作请立即致电#hotline#。",
 ]
 
 
@@ -128,6 +142,26 @@ def test_notices_hold_no_six_digit_run() -> None:
         assert not SIX_DIGIT_RUN.search(text), text
 
 
+def decision_texts() -> list[str]:
+    return ([approved_text(request()), completed_text(request()),
+             documents_requested_text(request(), [Document.CARD_FRONT, Document.AUTHORISATION_LETTER])]
+            + [rejected_text(request(), reason) for reason in RejectionReason])
+
+
+def test_decision_notices() -> None:
+    assert approved_text(request()) == (
+        "【结算助手】您的结算卡变更申请CR20261125-7Q4K已审核通过，新卡中国工商银行尾号0124将在账户切换完成后生效，"
+        "届时另行短信通知。如非本人操作请立即致电400-000-0000。"
+    )
+    assert rejected_text(request(), RejectionReason.NAME_MISMATCH) == (
+        "【结算助手】您的结算卡变更申请CR20261125-7Q4K未通过审核，原因：户名与身份证不一致。"
+        "请确认新卡户名与持卡人身份证姓名一致后重新申请。原结算卡继续有效，如有疑问请致电400-000-0000。"
+    )
+    assert "需补充材料：新结算卡正面照片、清算授权书。" in decision_texts()[2]
+    for text in decision_texts():
+        assert not SIX_DIGIT_RUN.search(text) and NEW_CARD.account_number not in text, text
+
+
 # --- registered templates ------------------------------------------------------------------------
 
 
@@ -138,6 +172,8 @@ def test_every_text_matches_a_registered_template() -> None:
     for text in (notice_text(request()), notice_text(request(RequestStatus.AWAITING_DOCUMENTS)),
                  cancel_text(request())):
         assert registered(text, FILING_TEMPLATES), text
+    for text in decision_texts():
+        assert registered(text, DECISION_TEMPLATES), text
     assert not registered("【结算助手】您的验证码是493817，请尽快使用。", TEMPLATES + FILING_TEMPLATES)
 
 
@@ -147,7 +183,7 @@ def test_the_module_lists_the_registered_templates() -> None:
     def anonymous(text: str) -> str:
         return re.sub(r"#\w+#", "#…#", text)
 
-    for template in TEMPLATES + FILING_TEMPLATES:
+    for template in TEMPLATES + FILING_TEMPLATES + DECISION_TEMPLATES:
         assert anonymous(template) in anonymous(texts.__doc__), template
 
 
