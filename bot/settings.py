@@ -23,6 +23,20 @@ def database_url() -> str:
     return os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir() / 'bot.db'}"
 
 
+def is_development() -> bool:
+    """`BOT_ENV` unset or `development`: demo accounts and keys under var/, cookies without Secure.
+    Any other value (`production`, `staging`) turns all of that off."""
+    return os.environ.get("BOT_ENV", "development") == "development"
+
+
+# The agent console's port (`bot serve` runs it beside the Rasa and action servers).
+CONSOLE_DEFAULT_PORT = 5080
+
+
+def console_port() -> int:
+    return int(os.environ.get("CONSOLE_PORT", CONSOLE_DEFAULT_PORT))
+
+
 def sms_outbox_path() -> Path:
     return Path(os.environ.get("SMS_OUTBOX", var_dir() / "sms_outbox.jsonl"))
 

@@ -21,11 +21,8 @@ from bot import settings
 from bot.db.engine import session_factory, make_engine
 
 SECRET_KEY_ENV = "CONSOLE_SECRET_KEY"
-DEFAULT_PORT = 5080
-
-
-def is_development() -> bool:
-    return os.environ.get("BOT_ENV", "development") == "development"
+DEFAULT_PORT = settings.CONSOLE_DEFAULT_PORT
+is_development = settings.is_development  # one rule for the console, the demo accounts and `bot serve`
 
 
 def _secret_key() -> str:

@@ -25,11 +25,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db.models import StaffAccount, StaffRole, StaffSession, audit
-from bot.workdays import utcnow
+from bot.workdays import to_local_iso, utcnow
 
 __all__ = [
     "StaffRole", "LoginRefused", "SignedIn", "create_account", "sign_in", "session_account", "end_session",
-    "actor", "MAX_FAILED_LOGINS",
+    "actor", "MAX_FAILED_LOGINS", "AccountExists", "list_accounts", "agents_signed_in", "PASSWORD_MIN",
 ]
 
 MAX_FAILED_LOGINS = 10
@@ -159,6 +159,21 @@ def end_session(session: Session, token: str | None, now: datetime | None = None
         row.ended_at = now
         audit(session, actor(row.account), "staff.logout", occurred_at=now)
         session.commit()
+
+
+def list_accounts(session: Session, now: datetime | None = None) -> list[dict[str, object]]:
+    """Every account for `bot agents list`: name, role and state, never the hash."""
+    now = now or utcnow()
+    rows = session.execute(select(StaffAccount).order_by(StaffAccount.role, StaffAccount.username)).scalars()
+    return [{
+        "username": account.username,
+        "display_name": account.display_name,
+        "role": StaffRole(account.role).value,
+        "locked": account.locked_until is not None and account.locked_until > now,
+        "locked_until": to_local_iso(account.locked_until) if account.locked_until and account.locked_until > now else None,
+        "disabled": bool(account.disabled),
+        "created_at": to_local_iso(account.created_at),
+    } for account in rows]
 
 
 def agents_signed_in(session: Session, now: datetime | None = None) -> int:

@@ -5,6 +5,8 @@
     bot demo seed-load-test [--count N] [--start I]  migrate, then add load-test merchants (bench)
     bot requests list [--merchant NUMBER] [--json]   change requests, newest first
     bot handoffs list [--json]                       conversations handed to agents
+    bot agents add NAME --role ROLE [--display-name N] console account (password: prompt or stdin)
+    bot agents list [--json]                         console accounts: name, role, locked or not
     bot serve [...]                                  development server (bot.ops.devserver)
 
 `--json` prints exactly one JSON list on stdout, for scripts. Bad input and an unusable database
@@ -13,6 +15,7 @@ give a one-line message on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import re
 import sys
@@ -29,6 +32,7 @@ from sqlalchemy.orm import Session
 from bot import settings
 from bot.db.crypto import DataKeyError
 from bot.db.engine import display_url, make_engine, session_factory, session_scope, sqlite_path
+from bot.db.models import StaffRole
 from bot.masking import redact
 
 EXIT_USAGE = 2
@@ -106,6 +110,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_demo_seed(args: argparse.Namespace) -> int:
     from bot.ops.demo import seed
+    from bot.ops.demo_accounts import describe, passwords_file, seed_demo_accounts
 
     url = settings.database_url()
     _upgrade(url)
@@ -113,11 +118,17 @@ def cmd_demo_seed(args: argparse.Namespace) -> int:
     try:
         with session_scope(session_factory(engine)) as session:
             summary = seed(session)
+        with session_scope(session_factory(engine)) as session:
+            logins = seed_demo_accounts(session)  # development only: [] elsewhere
     finally:
         engine.dispose()
     added = f"{summary.merchants_created} added" if summary.merchants_created else "all present already"
     print(f"Demo data ready in {display_url(url)}: {summary.merchants_total} merchants ({added}), "
           f"{summary.requests_created} change request(s) added.")
+    if logins:
+        created = sum(login.created for login in logins)
+        print(f"Console demo accounts ({created} added; development only, passwords kept in {passwords_file()}):")
+        print("\n".join(describe(logins)))
     return 0
 
 
@@ -195,6 +206,65 @@ def cmd_handoffs_list(args: argparse.Namespace) -> int:
                 ("created", lambda r: _short_time(r["created_at"])),
             ],
             empty="(no handoffs)",
+        )
+    return 0
+
+
+@contextmanager
+def _staff_session() -> Iterator[Session]:
+    """A session on the existing database, which must have the console's tables (migration 0004)."""
+    with _existing_session() as session:
+        if not inspect(session.connection()).has_table("staff_accounts"):
+            raise CliError("the database has no console accounts table yet: run `bot db upgrade`")
+        yield session
+
+
+def _read_password(stdin: Any = None) -> str:
+    """Twice with getpass on a terminal; else one line of stdin (`echo pw | bot agents add ...`)."""
+    stdin = stdin or sys.stdin
+    if stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            raise CliError("the two passwords differ; no account was created")
+        return password
+    return stdin.readline().rstrip("\r\n")
+
+
+def cmd_agents_add(args: argparse.Namespace) -> int:
+    from bot.agents import accounts
+
+    with _staff_session() as session:
+        # Checked before asking for the password, so a taken name costs no typing.
+        if any(row["username"] == args.name.strip() for row in accounts.list_accounts(session)):
+            raise CliError(f"the account {args.name.strip()} exists already")
+        password = _read_password()
+        try:
+            account = accounts.create_account(session, args.name, password, args.role, args.display_name)
+        except ValueError as exc:  # a bad name, a short password, a name taken meanwhile
+            raise CliError(f"{exc}; no account was created") from exc
+        print(f"Created the {account.role.value} account {account.username} ({account.display_name}).")
+    return 0
+
+
+def cmd_agents_list(args: argparse.Namespace) -> int:
+    from bot.agents.accounts import list_accounts
+
+    with _staff_session() as session:
+        rows = list_accounts(session)
+    if args.json:
+        _print_json(rows)
+    else:
+        _print_table(
+            rows,
+            [
+                ("name", lambda r: r["username"]),
+                ("display name", lambda r: r["display_name"]),
+                ("role", lambda r: r["role"]),
+                ("state", lambda r: "disabled" if r["disabled"]
+                 else f"locked until {_short_time(r['locked_until'])}" if r["locked"] else "active"),
+                ("created", lambda r: _short_time(r["created_at"])),
+            ],
+            empty="(no console accounts: add one with `bot agents add NAME --role agent`)",
         )
     return 0
 
@@ -289,6 +359,21 @@ def build_parser() -> argparse.ArgumentParser:
     list_handoffs = handoffs.add_parser("list", help="list handoffs, newest first")
     list_handoffs.add_argument("--json", action="store_true", help="print a JSON list")
     list_handoffs.set_defaults(handler=cmd_handoffs_list)
+
+    agents = commands.add_parser("agents", help="console accounts (agents, reviewers, trainers)").add_subparsers(
+        dest="action", metavar="ACTION")
+    agents.required = True
+    add_agent = agents.add_parser(
+        "add", help="add a console account; the password is asked twice on a terminal, else read from stdin")
+    add_agent.add_argument("name", metavar="NAME", help="the sign-in name (no spaces)")
+    add_agent.add_argument("--role", required=True, choices=[role.value for role in StaffRole],
+                           help="agent: takes handoffs; reviewer: decides filed changes; trainer: NLU data")
+    add_agent.add_argument("--display-name", metavar="NAME",
+                           help="shown to merchants with an agent's replies, e.g. 王芳 (default: NAME)")
+    add_agent.set_defaults(handler=cmd_agents_add)
+    list_agents = agents.add_parser("list", help="list console accounts (name, role, locked or not)")
+    list_agents.add_argument("--json", action="store_true", help="print a JSON list")
+    list_agents.set_defaults(handler=cmd_agents_list)
 
     wechat = commands.add_parser("wechat", help="WeChat channel housekeeping").add_subparsers(
         dest="action", metavar="ACTION")
