@@ -11,16 +11,28 @@ without the message text (it may hold card or ID numbers).
 
 A turn that raised is not silent in this sense: the channels answer it with
 `utter_technical_problem` where they catch the exception.
+
+Nor is a turn answered with the delivered mark (`utter_handoff_delivered`, custom payload
+`{"delivered_to_agent": true, ...}`): while an agent has the conversation, that mark is the bot's
+whole answer, even where the channel shows nothing of it (WeChat).
 """
 from __future__ import annotations
 
 import logging
+
+from typing import Any
 
 from bot.responses import response_text
 
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_RESPONSE = "utter_internal_error"
+DELIVERED_TO_AGENT = "delivered_to_agent"
+
+
+def is_delivered_mark(custom: Any) -> bool:
+    """The custom payload of `utter_handoff_delivered`: the merchant's message reached the agent."""
+    return isinstance(custom, dict) and custom.get(DELIVERED_TO_AGENT) is True
 
 
 def apology_for_silence(channel: str) -> str:

@@ -18,6 +18,12 @@ Guarantees, like the REST channel's (bot/rasa/channels/rest.py) and more:
 - a message longer than MAX_MESSAGE_CHARS becomes the too-long intent; a failing dialogue gets the
   merchant a Chinese apology, and so does a message (text or photo) the dialogue left without any
   reply (bot.rasa.channels.safety_net); replies over 2048 bytes are split; buttons become numbered lines;
+- what no merchant's message started (an agent's reply, the bot's words after a hand-back, a
+  reviewer's decision) waits in the outbox (bot.agents.outbox); a poller in every replica
+  (bot.rasa.channels.outbox_delivery) sends each once through the same customer-service API, an
+  agent's reply after its name (`utter_agent_prefix`: "客服王芳：..."); the bot's delivered mark
+  while an agent has the conversation (`utter_handoff_delivered`) sends nothing, and counts as a
+  reply;
 - voice, video, location and links get an immediate polite reply asking the merchant to type;
   photos are stored as uploaded documents (`bot.change_requests.documents`);
 - a follower bound to a merchant (`bot.wechat.bind_openid`) is vouched for in the metadata;
@@ -42,8 +48,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.orm import sessionmaker
 
+from bot.agents.outbox import Outgoing
+from bot.rasa.channels.outbox_delivery import OutboxPoller
 from bot.rasa.channels.rest import bound_message
-from bot.rasa.channels.safety_net import apology_for_silence
+from bot.rasa.channels.safety_net import apology_for_silence, is_delivered_mark
 from bot.db.engine import in_session
 from bot.change_requests.documents import MAX_UPLOAD_BYTES, UploadRefused, upload_for_dialogue
 from bot.channel_trust import WECHAT, verified_metadata, wechat_conversation_id
@@ -94,6 +102,7 @@ class WeChatInput(InputChannel):
         # One turn at a time per follower in this process, so a photo being downloaded is not
         # overtaken by the text sent after it. Locks vanish when no turn holds them.
         self._follower_locks: "weakref.WeakValueDictionary[str, asyncio.Lock]" = weakref.WeakValueDictionary()
+        self.outbox = OutboxPoller(WECHAT, self.deliver, sessions=sessions)
 
     # --- Rasa's interface ----------------------------------------------------------------------
 
@@ -127,8 +136,14 @@ class WeChatInput(InputChannel):
                 return _refusal(refused, "push")
             return await self._accept(message, on_new_message)
 
+        @webhook.listener("before_server_start")
+        async def start_delivery(*_: Any) -> None:
+            if not self._problem:  # an account that cannot be configured cannot send either
+                self.outbox.start()
+
         @webhook.listener("before_server_stop")
         async def finish_turns(*_: Any) -> None:
+            await self.outbox.stop()
             await self.drain(DRAIN_TIMEOUT_S)
             await self.client.close()
 
@@ -137,6 +152,15 @@ class WeChatInput(InputChannel):
     def get_output_channel(self) -> OutputChannel:
         """Lets Rasa's HTTP API (e.g. `trigger_intent` with `output_channel=wechat`) reach a follower."""
         return WeChatOutput(self.client)
+
+    # --- the outbox ----------------------------------------------------------------------------
+
+    async def deliver(self, message: Outgoing) -> None:
+        """An outbox message to its follower; an agent's reply after the agent's name."""
+        text = message.text
+        if message.author_name:
+            text = response_text("utter_agent_prefix", agent=message.author_name) + text
+        await WeChatOutput(self.client).send_text_message(message.conversation_id, text)
 
     # --- receiving ------------------------------------------------------------------------------
 
@@ -263,7 +287,7 @@ class WeChatInput(InputChannel):
             logger.error("WeChat turn failed: %s (text withheld)", type(error).__name__)
             await output.send_text_message(conversation_id, response_text("utter_technical_problem"))
             return Outcome.FAILED
-        if not output.sent and not output.failures:
+        if not output.sent and not output.acknowledged and not output.failures:
             if message.msg_type == "event":
                 # A new follower sent nothing to answer; the missing welcome is only logged.
                 logger.warning("WeChat: no welcome for a new follower %s", _short(message.openid))
@@ -311,12 +335,14 @@ class WeChatOutput(OutputChannel):
     """Sends the bot's messages to a follower as customer-service text messages.
 
     Recipients are conversation ids (`wechat-<openid>`). A message that cannot be sent is logged
-    and counted in `failures`, never raised into the dialogue.
+    and counted in `failures`, never raised into the dialogue. The delivered mark is counted in
+    `acknowledged` and sent as nothing: the follower's own message is the record of it.
     """
 
     def __init__(self, client: AsyncWeChatClient) -> None:
         self.client = client
         self.sent = 0
+        self.acknowledged = 0
         self.failures = 0
 
     @classmethod
@@ -344,6 +370,9 @@ class WeChatOutput(OutputChannel):
         await self._send(recipient_id, str(attachment))
 
     async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+        if is_delivered_mark(json_message):
+            self.acknowledged += 1
+            return
         logger.debug("WeChat: custom payload not sent (no WeChat equivalent)")
 
     async def _send(self, recipient_id: Text, text: Text) -> None:
