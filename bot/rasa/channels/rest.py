@@ -8,7 +8,13 @@ Same URL (`/webhooks/rest/webhook`) and JSON as Rasa's standard `rest` channel, 
   refused with a 403: REST clients cannot speak as, or read, an authenticated conversation;
 - if the dialogue fails, the merchant gets a Chinese apology, never an empty answer, and the log
   records the failure without the message text (it may hold card or ID numbers); a turn that
-  ended without any reply gets `utter_internal_error` (bot.rasa.channels.safety_net).
+  ended without any reply gets `utter_internal_error` (bot.rasa.channels.safety_net);
+- REST cannot push, so what no message of the merchant started (an agent's reply, the bot's words
+  after a hand-back, a reviewer's decision: bot.agents.outbox) comes with the merchant's next
+  message, before the replies to it, in the same format; an agent's reply has one more key, the
+  agent's display name: `{"recipient_id": ..., "text": ..., "agent": "王芳"}`;
+- while an agent has the conversation the bot's answer is the delivered mark,
+  `{"recipient_id": ..., "custom": {"delivered_to_agent": true, "label": "已送达客服"}}`.
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.agents import outbox
+from bot.db.engine import in_session
 from bot.rasa.channels.safety_net import apology_for_silence
 from bot.channel_trust import reserved_conversation_id
 from bot.responses import response_text
@@ -88,10 +96,10 @@ class BoundedRestInput(RestInput):
                 logger.error(
                     "REST turn failed: %s (text withheld)", type(error).__name__
                 )
-                return _reply(sender, response_text("utter_technical_problem"))
-            if not collector.messages:
-                return _reply(sender, apology_for_silence("REST"))
-            return response.json(collector.messages)
+                replies = [_message(sender, response_text("utter_technical_problem"))]
+            else:
+                replies = collector.messages or [_message(sender, apology_for_silence("REST"))]
+            return response.json(await waiting_messages(sender) + replies)
 
         return webhook
 
@@ -105,6 +113,23 @@ def json_body(request: Request) -> Optional[Dict[str, Any]]:
     return body if isinstance(body, dict) else None
 
 
+async def waiting_messages(sender: str) -> List[Dict[str, Any]]:
+    """The conversation's undelivered outbox messages, taken (a worker thread does the database
+    work); none when the database fails: they wait for the next message."""
+    try:
+        taken = await in_session(None, outbox.take_for_conversation, sender)
+    except Exception as error:  # noqa: BLE001 - the replies to this message still go out
+        logger.error("REST: outbox not read: %s", type(error).__name__)
+        return []
+    return [_message(sender, message.text, agent=message.author_name) for message in taken]
+
+
+def _message(recipient: Optional[str], text: str, agent: Optional[str] = None) -> Dict[str, Any]:
+    message: Dict[str, Any] = {"recipient_id": recipient, "text": text}
+    if agent:
+        message["agent"] = agent
+    return message
+
+
 def _reply(recipient: Optional[str], text: str, status: int = 200) -> HTTPResponse:
-    messages: List[Dict[str, Any]] = [{"recipient_id": recipient, "text": text}]
-    return response.json(messages, status=status)
+    return response.json([_message(recipient, text)], status=status)
