@@ -2,7 +2,9 @@
 
 Rasa starts a new session after `session_expiration_time` (30 minutes, domain.yml) without a
 message. A form still open then has expired: the merchant is told so, and neither the values it
-collected nor the identification carry over (a code must be entered again).
+collected nor the identification carry over (a code must be entered again). Nothing set before a
+`restart` carries over either: a restart (an agent closing the conversation, bot/agents/handback.py)
+ends everything, but Rasa sends the action every event of the session, the restarted ones too.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ class ActionSessionStart(Action):
         events: List[EventType] = [SessionStarted()]
         events += [
             SlotSet(event["name"], event["value"])
-            for event in tracker.events
+            for event in _since_restart(tracker.events)
             if event.get("event") == "slot" and event.get("name") not in NOT_CARRIED_OVER
         ]
         events += [
@@ -42,3 +44,8 @@ class ActionSessionStart(Action):
             ActionExecuted("action_listen"),
         ]
         return events
+
+
+def _since_restart(events: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
+    restarts = [index for index, event in enumerate(events) if event.get("event") == "restart"]
+    return events[restarts[-1] + 1:] if restarts else events

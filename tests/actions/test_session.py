@@ -38,3 +38,13 @@ def test_idle_form_expires_with_a_notice_and_forgets_the_attempt(monkeypatch):
 def test_new_session_without_a_form_says_nothing():
     messages, _ = _run(_tracker(None))
     assert messages == []
+
+
+def test_nothing_set_before_a_restart_carries_over():
+    # An agent closed the handed-off conversation (bot/agents/handback.py close_conversation).
+    events = [{"event": "slot", "name": "merchant_number", "value": "822100000000001"},
+              {"event": "slot", "name": "handoff", "value": {"id": 7, "resume": "change_form"}},
+              {"event": "restart"}]
+    _, started = _run(Tracker("closed-test", {}, {}, events, False, None, {}, "action_listen"))
+    carried = {event["name"] for event in started if event["event"] == "slot"}
+    assert carried == {"brand_name", "service_hotline", "review_days"}
