@@ -55,6 +55,7 @@ NLU_DATA = ROOT / "data" / "nlu"
 CV_FOLDS = 3  # 3 trainings of about 2 minutes each on 2 cores
 CV_SEED = 42  # the same folds every run, so two runs differ only by what changed
 RASA_PORT, ACTION_PORT = 25005, 25055
+CONSOLE_PORT = 25080  # `bot serve` starts the agent console too; off the default port of a running `make run`
 MODEL = ROOT / "models" / "current.tar.gz"
 BASE = f"http://localhost:{RASA_PORT}"
 
@@ -149,7 +150,8 @@ def start_servers(var_dir: Path, extra_env: Optional[Dict[str, Optional[str]]] =
             env[name] = value
     started = time.monotonic()
     process = subprocess.Popen([str(VENV_BIN / "bot"), "serve", "--rasa-port", str(RASA_PORT),
-                                "--action-port", str(ACTION_PORT), "--model", str(model)], cwd=ROOT, env=env,
+                                "--action-port", str(ACTION_PORT), "--console-port", str(CONSOLE_PORT),
+                                "--model", str(model)], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not (ready(f"{BASE}/") and ready(f"http://localhost:{ACTION_PORT}/health")):
         if process.poll() is not None or time.monotonic() - started > 300:

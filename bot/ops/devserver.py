@@ -1,16 +1,20 @@
-"""`bot serve`: run the action server and the Rasa server as children of one process.
+"""`bot serve`: run the action server, the Rasa server and the agent console as children of one process.
 
-Prints where everything is once both answer, and stops both cleanly on Ctrl-C or SIGTERM. The
+Prints where everything is once all three answer, and stops them cleanly on Ctrl-C or SIGTERM. The
 children also die with this process (PR_SET_PDEATHSIG), and this process stops when its own
 parent goes away (e.g. `make` killed by SIGTERM), so no server is ever left orphaned.
 
-Once both have answered, a child that dies is started again (after 1 s, doubling for each restart
+Once all have answered, a child that dies is started again (after 1 s, doubling for each restart
 within 10 minutes): the action server crashing, or killed for memory, must not take the Rasa
 server and every open conversation down with it. Meanwhile the channels answer each message with
 an apology (bot/rasa/channels/safety_net.py) and the forms keep their values in the tracker store, so
 merchants carry on where they were once it is back. A child that dies 5 times within 10 minutes
-is a fault to look at, not to hide: both are stopped and `bot serve` exits 1. `var/run/serve.json`
+is a fault to look at, not to hide: all are stopped and `bot serve` exits 1. `var/run/serve.json`
 always names the running children's pids.
+
+The console (`python -m console`, Flask on waitress) listens on `BOT_BIND_HOST` like the others,
+port `CONSOLE_PORT` (default 5080); in development the ready message names the demo accounts
+`bot demo seed` made (bot/ops/demo_accounts.py).
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from bot.settings import PROJECT_ROOT, var_dir
+from bot.ops import demo_accounts
+from bot.settings import PROJECT_ROOT, console_port, var_dir
 
 READY_TIMEOUT_S = 240
 PR_SET_PDEATHSIG = 1
@@ -151,7 +156,13 @@ def build_children(args: argparse.Namespace) -> List[Child]:
         ready_url=f"http://{reach_host()}:{args.rasa_port}/",
         log_path=logs / "rasa.log",
     )
-    return [actions, rasa]
+    console = Child(
+        name="agent console",
+        command=[sys.executable, "-m", "console", "--host", bind_host(), "--port", str(args.console_port)],
+        ready_url=f"http://{reach_host()}:{args.console_port}/login",  # the one page without a session
+        log_path=logs / "console.log",
+    )
+    return [actions, rasa, console]
 
 
 def child_environment(args: argparse.Namespace) -> Dict[str, str]:
@@ -167,6 +178,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bot serve", description=__doc__.splitlines()[0])
     parser.add_argument("--rasa-port", type=int, default=int(os.environ.get("RASA_PORT", 5005)))
     parser.add_argument("--action-port", type=int, default=int(os.environ.get("ACTION_PORT", 5055)))
+    parser.add_argument("--console-port", type=int, default=console_port())
     parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "models" / "current.tar.gz")
     parser.add_argument("--endpoints", type=Path, default=PROJECT_ROOT / "endpoints.yml")
     parser.add_argument("--credentials", type=Path, default=PROJECT_ROOT / "credentials.yml")
@@ -196,14 +208,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         for child in children:
             child.start(env)
-        print(f"[serve] starting the action server and the Rasa server (about a minute); logs in {var_dir() / 'logs'}",
-              flush=True)
+        print(f"[serve] starting the action server, the Rasa server and the agent console (about a minute); "
+              f"logs in {var_dir() / 'logs'}", flush=True)
         _write_run_file(args, children)
         _wait_until_ready(children, started)
         print(_where_things_are(args, time.monotonic() - started), flush=True)
         return _supervise(args, children, env, parent)
     except _Stop as stop:
-        print(f"\n[serve] {stop}: stopping both servers", flush=True)
+        print(f"\n[serve] {stop}: stopping the servers", flush=True)
         return 0
     except TimeoutError as error:
         print(f"serve: {error}", file=sys.stderr)
@@ -261,6 +273,7 @@ def _write_run_file(args: argparse.Namespace, children: List[Child]) -> None:
         "pid": os.getpid(),
         "rasa_port": args.rasa_port,
         "action_port": args.action_port,
+        "console_port": args.console_port,
         "children": {child.name: child.process.pid for child in children if child.process},
     }, ensure_ascii=False))
 
@@ -283,6 +296,17 @@ def _wait_until_ready(children: List[Child], started: float) -> None:
         time.sleep(0.5)
 
 
+def _console_lines(args: argparse.Namespace) -> List[str]:
+    """The console's address, with the demo accounts in development (bot demo seed made them)."""
+    address = f"  agent console  http://localhost:{args.console_port}/"
+    logins = demo_accounts.demo_logins()
+    if not logins:
+        return [f"{address}  (accounts: bot agents add NAME --role agent|reviewer|trainer)"]
+    indent = " " * 17
+    return [f"{address}  demo accounts (development only, kept in {demo_accounts.passwords_file()}):",
+            *demo_accounts.describe(logins, indent=indent)]
+
+
 def _where_things_are(args: argparse.Namespace, elapsed_s: float) -> str:
     channels = args.credentials.read_text(encoding="utf-8")
     web_chat = "bot.rasa.channels.webchat.WebChatInput" in channels
@@ -290,13 +314,14 @@ def _where_things_are(args: argparse.Namespace, elapsed_s: float) -> str:
     wechat_state = ("safe mode" if os.environ.get("WECHAT_AES_KEY") else "plaintext mode") \
         if os.environ.get("WECHAT_TOKEN") else "refuses every push until WECHAT_TOKEN is set"
     return "\n".join([
-        f"[serve] ready in {elapsed_s:.0f} s. Ctrl-C stops both servers.",
+        f"[serve] ready in {elapsed_s:.0f} s. Ctrl-C stops the servers.",
         *([f"  web chat page  http://localhost:{args.rasa_port}/webhooks/webchat/"] if web_chat else []),
         *([f"  WeChat pushes  http://localhost:{args.rasa_port}/webhooks/wechat/webhook ({wechat_state})"]
           if wechat else []),
         f"  REST channel   POST http://localhost:{args.rasa_port}/webhooks/rest/webhook",
         f"  NLU parse      POST http://localhost:{args.rasa_port}/model/parse",
         f"  action server  http://localhost:{args.action_port}/health",
+        *_console_lines(args),
         f"  state          {var_dir()}  (database, SMS outbox, tracker store, logs)",
     ])
 

@@ -45,6 +45,7 @@ class Assistant:
     base_url: str
     var_dir: Path
     process: subprocess.Popen
+    console_url: str = ""  # the agent console `bot serve` runs beside the two servers
 
     def post(self, path: str, body: Any, raw: bytes | None = None) -> tuple[int, Any]:
         data = raw if raw is not None else json.dumps(body).encode("utf-8")
@@ -94,12 +95,13 @@ def _ready(url: str) -> bool:
 
 
 def start_assistant(var_dir: Path, rasa_port: int = RASA_PORT, action_port: int = ACTION_PORT,
-                    env: dict | None = None) -> Assistant:
+                    env: dict | None = None, console_port: int | None = None) -> Assistant:
     """`bot serve` with its state in var_dir (seeded with the demo data when new); waits until ready.
     `env` adds settings (e.g. a channel's) to the servers' environment."""
     if not MODEL.exists():
         pytest.fail(f"no trained model at {MODEL}: run `make test`, which trains it first")
     extra = env or {}
+    console_port = console_port or _free_port()
     env = {**os.environ, "BOT_VAR_DIR": str(var_dir), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
     env.pop("DATABASE_URL", None)
     env.update(extra)
@@ -107,17 +109,18 @@ def start_assistant(var_dir: Path, rasa_port: int = RASA_PORT, action_port: int 
                    cwd=PROJECT_ROOT, capture_output=True)
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--model", str(MODEL),
-         "--rasa-port", str(rasa_port), "--action-port", str(action_port)],
+         "--rasa-port", str(rasa_port), "--action-port", str(action_port), "--console-port", str(console_port)],
         env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     deadline = time.monotonic() + 240
-    while not (_ready(f"http://localhost:{rasa_port}/") and _ready(f"http://localhost:{action_port}/health")):
+    while not (_ready(f"http://localhost:{rasa_port}/") and _ready(f"http://localhost:{action_port}/health")
+               and _ready(f"http://localhost:{console_port}/login")):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             logs = "\n".join(p.read_text()[-3000:] for p in (var_dir / "logs").glob("*.log"))
             pytest.fail(f"servers did not start:\n{process.stdout.read()}\n{logs}")
         time.sleep(1)
-    return Assistant(f"http://localhost:{rasa_port}", var_dir, process)
+    return Assistant(f"http://localhost:{rasa_port}", var_dir, process, f"http://localhost:{console_port}")
 
 
 def stop_assistant(assistant: Assistant) -> None:

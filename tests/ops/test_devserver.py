@@ -14,7 +14,7 @@ import pytest
 from bot.ops import devserver
 from bot.ops.devserver import Child
 
-ARGS = argparse.Namespace(rasa_port=5005, action_port=5055)
+ARGS = argparse.Namespace(rasa_port=5005, action_port=5055, console_port=5080)
 
 
 def _child(tmp_path: Path, code: str) -> Child:
