@@ -12,12 +12,13 @@ import uuid
 
 import pytest
 import requests
-from rasa.shared.core.events import UserUttered
+from rasa.shared.core.events import BotUttered, UserUttered
 
 from bot.agents import outbox
 from bot.channel_trust import webchat_conversation_id
 from bot.db.engine import session_scope
 from bot.rasa.channels import outbox_delivery
+from bot.rasa.channels.webchat_history import history_messages
 
 from .conftest import ChatClient, allow_socketio_client, running_channel
 
@@ -117,6 +118,12 @@ def test_a_reload_redraws_the_agents_replies_where_they_came(server, chat_client
         {"sender": "bot", "text": "您好，我来帮您", "agent": "王芳", "outbox_id": sent},
         {"sender": "user", "text": "谢谢"},
     ]
+
+
+def test_the_history_leaves_out_the_intent_an_agents_hand_back_triggered():
+    events = [UserUttered("转人工"), UserUttered.create_external("resume_bot"), BotUttered("好的，我们接着办理。")]
+    assert history_messages(events) == [{"sender": "user", "text": "转人工"},
+                                        {"sender": "bot", "text": "好的，我们接着办理。"}]
 
 
 def test_the_database_is_polled_off_the_event_loop(server, chat_client, monkeypatch):

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from rasa.core.tracker_store import TrackerStore
+from rasa.shared.core.constants import IS_EXTERNAL
 from rasa.shared.core.events import BotUttered, UserUttered
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -80,7 +81,8 @@ def history_messages(events: Iterable[Any],
     the outbox messages `delivered` ((time, entry), oldest first) where they came.
 
     A button's payload is shown as the button's title, as it was when clicked; the channel's own
-    intent messages (upload, too long) are marked for the page to label; numbers the merchant
+    intent messages (upload, too long) are marked for the page to label, intents triggered through
+    Rasa's HTTP API (`EXTERNAL: resume_bot`) left out; numbers the merchant
     typed are masked, like everywhere else the conversation is shown again.
     """
     messages: List[Dict[str, Any]] = []
@@ -89,6 +91,8 @@ def history_messages(events: Iterable[Any],
     for event in events:
         while pushed and event.timestamp is not None and pushed[0][0] <= event.timestamp:
             messages.append(pushed.pop(0)[1])
+        if isinstance(event, UserUttered) and (event.metadata or {}).get(IS_EXTERNAL):
+            continue  # Rasa's HTTP API speaking (an agent's hand-back), not the merchant
         if isinstance(event, UserUttered) and event.text:
             messages.extend(_user_entry(event.text, offered))
             offered = []
