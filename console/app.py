@@ -84,6 +84,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from console import auth
 
     app.register_blueprint(auth.blueprint)
+    from console import reviews
+
+    app.register_blueprint(reviews.blueprint)
     from console import handoffs
 
     app.register_blueprint(handoffs.blueprint)

@@ -73,7 +73,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "Decision", "TRANSITIONS", "QUEUE_STATUSES", "REJECTION_REASONS", "RejectionReason", "RequestNotFound",
-    "NotAllowed", "QueueRow", "ReviewDetail", "DecisionResult", "queue", "awaiting_switch", "detail",
+    "NotAllowed", "QueueRow", "ReviewDetail", "DecisionResult", "queue", "awaiting_switch", "detail", "find",
+    "rejection_reason",
     "approve", "reject", "ask_for_documents", "complete", "open_document",
 ]
 
@@ -113,8 +114,11 @@ ACTION_LABELS = {
     "change_request.documents_requested": "要求补充材料",
     "change_request.completed": "结算账户已切换",
     "change_request.decision_sms_failed": "审核结果短信发送失败",
-    "change_request.document_viewed": "查看材料",
+    "change_request.document_viewed": "审核员查看材料照片",
+    "change_request.decision_refused": "审核操作被拒绝（状态不允许）",
 }
+# Opening the (masked) page is audited too, but not listed in the page's trail: every reload would.
+UNLISTED_ACTIONS = frozenset({"change_request.viewed"})
 MERCHANT_KIND_LABELS = {MerchantKind.MICRO: "个人/小微商户", MerchantKind.SOLE_TRADER: "个体工商户",
                         MerchantKind.COMPANY: "企业"}
 
@@ -252,10 +256,14 @@ class ReviewDetail:
     allowed: frozenset[Decision]
 
 
-def _find(session: Session, reference: str) -> ChangeRequest:
-    request = session.execute(
+def find(session: Session, reference: str) -> ChangeRequest | None:
+    return session.execute(
         select(ChangeRequest).where(ChangeRequest.reference == (reference or "").strip().upper())
     ).scalar_one_or_none()
+
+
+def _find(session: Session, reference: str) -> ChangeRequest:
+    request = find(session, reference)
     if request is None:
         raise RequestNotFound(reference)
     return request
@@ -312,16 +320,18 @@ def _detail_text(detail: dict[str, Any] | None) -> str:
         if isinstance(value, list):
             value = "、".join(str(item) for item in value)
         parts.append(f"{key}={value}")
-    # Masked when written (bot.db.models.audit); masked again here, for rows written before that.
+    # Card and ID numbers are masked when written (bot.db.models.audit); merchant numbers are not
+    # (in actors and conversation ids): the page masks every long number, as it does the merchant's.
     return redact("；".join(parts))
 
 
 def _audit_trail(session: Session, request: ChangeRequest) -> tuple[AuditRow, ...]:
     events = session.execute(
-        select(AuditEvent).where(AuditEvent.change_request_id == request.id).order_by(AuditEvent.occurred_at,
-                                                                                   AuditEvent.id)
+        select(AuditEvent).where(AuditEvent.change_request_id == request.id,
+                                 AuditEvent.action.not_in(UNLISTED_ACTIONS))
+        .order_by(AuditEvent.occurred_at, AuditEvent.id)
     ).scalars()
-    return tuple(AuditRow(occurred_at=to_local_iso(event.occurred_at), actor=event.actor, action=event.action,
+    return tuple(AuditRow(occurred_at=to_local_iso(event.occurred_at), actor=redact(event.actor), action=event.action,
                           label=ACTION_LABELS.get(event.action, event.action), detail=_detail_text(event.detail))
                  for event in events)
 

@@ -337,7 +337,8 @@ def test_no_chat_message_without_a_chat(demo: Session, outbox: Outbox) -> None:
 
 
 def test_detail_shows_the_checks_masked(demo: Session) -> None:
-    different_name = ChangeDetails(**{**DETAILS.__dict__, "account_name": "王芳", "holder_id_number": "440103199008224568"})
+    different_name = ChangeDetails(**{**DETAILS.__dict__, "account_name": "王芳",
+                                      "holder_id_number": "440103199008224568"})
     request = file(demo, details=different_name)
     seen = review.detail(demo, request.reference)
     assert (seen.card_masked, seen.holder_id_masked, seen.merchant_masked) == ("****0124", "****4568", "****0001")
