@@ -6,16 +6,19 @@ event whenever `poll` has something new. Around that:
 
 - the first bytes go out at once (`retry:`): waitress sends the response headers only with the
   first non-empty chunk, and the browser's EventSource reports "open" only then;
-- a comment line every `HEARTBEAT_SECONDS`, so proxies keep an idle stream open, and so waitress
-  notices a client that went away (it learns it only by writing, unless
-  `channel_request_lookahead` is on: see console/serving.py);
+- a comment line every `HEARTBEAT_SECONDS`, so proxies keep an idle stream open;
+- the stream ends as soon as the page is closed, which waitress only notices with
+  `WAITRESS_OPTIONS` (below): otherwise it learns of a closed socket when a write to it fails,
+  two or three heartbeats later, and the thread stays taken until then;
 - the signed-in session is checked again at every heartbeat: a stream stops within seconds of
   the agent's logout (or of the session expiring) instead of streaming on;
 - a stream ends after `STREAM_SECONDS` (the browser reconnects by itself, `Last-Event-ID`
   telling the server where it was), so no request holds a server thread for ever.
 
-Each open stream holds one of waitress's threads for its whole life: console/serving.py sizes
-the pool for that.
+Each open stream holds one of waitress's threads for its whole life (about two per signed-in
+agent), so the pool (`threads`) must be sized for them. waitress 3 sends each chunk as it is
+yielded (no buffering to tune: `send_bytes` is deprecated, 1 byte); tests/console/
+test_streams_waitress.py checks all this through a real waitress server.
 """
 from __future__ import annotations
 
@@ -27,12 +30,18 @@ from typing import Any, Callable, Iterator, Mapping
 from flask import Response
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Event", "encode", "stream", "response", "POLL_SECONDS", "HEARTBEAT_SECONDS", "STREAM_SECONDS"]
+__all__ = ["Event", "encode", "stream", "response", "client_gone_check", "POLL_SECONDS", "HEARTBEAT_SECONDS",
+           "STREAM_SECONDS", "WAITRESS_OPTIONS"]
 
 POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 10.0
 STREAM_SECONDS = 300.0
 RETRY_MS = 2000  # how soon the browser reconnects after a stream ended
+
+# What waitress needs for these streams (python -m console serves with them): keep reading a
+# connection while its request runs, so a closed page is seen at once and
+# `environ["waitress.client_disconnected"]` answers.
+WAITRESS_OPTIONS = {"channel_request_lookahead": 1}
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.agents import handback, live, outbox
+from bot.agents.handoff import resolve_handoff
 from bot.db.models import AuditEvent, Handoff, HandoffStatus
 from bot.workdays import utcnow
 from console import canned_replies
@@ -193,42 +194,61 @@ def test_a_post_without_the_csrf_token_is_refused(staff: Session, wang: FlaskCli
 
 # --- hand-back and close -----------------------------------------------------------------------
 
-def test_hand_back_resumes_the_bot_and_leaves_the_queue(staff: Session, wang: FlaskClient, monkeypatch) -> None:
-    resumed = []
-    monkeypatch.setattr(handback, "resume_conversation", lambda conversation, *args, **kw: resumed.append(conversation))
+@pytest.fixture
+def finished(monkeypatch) -> list[tuple[str, int, str]]:
+    """hand_back_to_bot and close_conversation, as the console calls them: they resolve the
+    handoff and record the call (what they say to Rasa: tests/agents/test_handback.py)."""
+    calls: list[tuple[str, int, str]] = []
+
+    def recorder(name: str):
+        def finish(session: Session, handoff_id: int, username: str) -> Handoff:
+            calls.append((name, handoff_id, username))
+            return resolve_handoff(session, handoff_id, username)
+        return finish
+
+    monkeypatch.setattr(handback, "hand_back_to_bot", recorder("hand_back_to_bot"))
+    monkeypatch.setattr(handback, "close_conversation", recorder("close_conversation"))
+    return calls
+
+
+def test_hand_back_gives_the_merchant_to_the_bot_and_leaves_the_queue(
+        staff: Session, wang: FlaskClient, finished) -> None:
     handoff = hand_off(staff)
     post(wang, f"/handoffs/{handoff.id}/claim")
     done = post(wang, f"/handoffs/{handoff.id}/handback")
     assert done.status_code == 303 and done.location.endswith("/handoffs")
-    assert resumed == [handoff.conversation_id]
+    assert finished == [("hand_back_to_bot", handoff.id, "wang")]
     staff.expire_all()
     assert staff.get(Handoff, handoff.id).status == HandoffStatus.RESOLVED
     page = wang.get("/handoffs").get_data(as_text=True)
     assert "已交还机器人" in page and f'data-id="{handoff.id}"' not in page
 
 
-def test_a_hand_back_rasa_did_not_hear_can_be_clicked_again(staff: Session, wang: FlaskClient, monkeypatch) -> None:
-    def unreachable(conversation, *args, **kw):
-        raise handback.ResumeFailed("connection refused")
-
-    handoff = hand_off(staff)
-    post(wang, f"/handoffs/{handoff.id}/claim")
-    monkeypatch.setattr(handback, "resume_conversation", unreachable)
-    failed = post(wang, f"/handoffs/{handoff.id}/handback", json=True)
-    assert failed.status_code == 502 and "稍后再点一次" in failed.get_json()["message"]
-    monkeypatch.setattr(handback, "resume_conversation", lambda *args, **kw: None)
-    assert post(wang, f"/handoffs/{handoff.id}/handback", json=True).status_code == 200
-
-
-def test_resolve_closes_the_conversation(staff: Session, wang: FlaskClient, monkeypatch) -> None:
-    closed = []
-    monkeypatch.setattr(handback, "close_conversation", lambda session, handoff_id, username: closed.append(
-        (handoff_id, username)), raising=False)
+def test_resolve_closes_the_conversation(staff: Session, wang: FlaskClient, finished) -> None:
     handoff = hand_off(staff)
     post(wang, f"/handoffs/{handoff.id}/claim")
     done = post(wang, f"/handoffs/{handoff.id}/resolve", json=True)
     assert done.status_code == 200 and "会话已结束" in done.get_json()["message"]
-    assert closed == [(handoff.id, "wang")]
+    assert finished == [("close_conversation", handoff.id, "wang")]
+
+
+@pytest.mark.parametrize("action, function", [("handback", "hand_back_to_bot"), ("resolve", "close_conversation")])
+def test_when_rasa_did_not_hear_the_agent_clicks_again(
+        staff: Session, wang: FlaskClient, finished, monkeypatch, action: str, function: str) -> None:
+    handoff = hand_off(staff)
+    post(wang, f"/handoffs/{handoff.id}/claim")
+    working = getattr(handback, function)
+
+    def unreachable(session: Session, handoff_id: int, username: str) -> Handoff:
+        resolve_handoff(session, handoff_id, username)  # resolved first, then Rasa does not answer
+        raise handback.RasaUnreachable("connection refused")
+
+    monkeypatch.setattr(handback, function, unreachable)
+    failed = post(wang, f"/handoffs/{handoff.id}/{action}", json=True)
+    assert failed.status_code == 502 and "请稍后再点一次" in failed.get_json()["message"]
+    monkeypatch.setattr(handback, function, working)
+    assert post(wang, f"/handoffs/{handoff.id}/{action}", json=True).status_code == 200  # resolved, still hers
+    assert finished == [(function, handoff.id, "wang")]
 
 
 # --- live --------------------------------------------------------------------------------------
