@@ -6,7 +6,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 .PHONY: run test bench setup model browser db validate clean
 
-run: model db  ## start both servers on localhost (5005 Rasa, 5055 actions); Ctrl-C stops them
+run: model db  ## start the servers on localhost (5005 Rasa, 5055 actions, 5080 agent console); Ctrl-C stops them
 	@$(VENV)/bin/bot serve
 
 test: model browser  ## the whole suite: pytest, browser tests, data validation, NLU evaluation, test stories
@@ -24,7 +24,7 @@ model: setup  ## train models/current.tar.gz when data, domain or config changed
 browser:  ## Debian's chromium for the browser tests (installed when missing)
 	@scripts/ensure-chromium.sh
 
-db: setup  ## migrate the database under var/ and load the demo merchants (idempotent)
+db: setup  ## migrate the database under var/, load the demo merchants and, in development, the demo console accounts (idempotent)
 	@$(VENV)/bin/bot demo seed
 
 validate: setup  ## quick feedback for trainers: is the training data consistent?

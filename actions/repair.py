@@ -22,7 +22,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import BlockingAction, DomainDict, current_merchant, database, incoming_message, is_identified
 from actions.flow import tell_status
-from bot.agents import handoff, live
+from bot.agents import handoff, live, service_hours
 from bot.db.models import HandoffStatus, MerchantKind
 from bot.masking import mask_card_spaced, mask_number
 
@@ -209,7 +209,8 @@ class ActionHandoffWaiting(BlockingAction):
         if status is HandoffStatus.ACTIVE:
             dispatcher.utter_message(response="utter_handoff_delivered")
         else:
-            dispatcher.utter_message(response="utter_handoff_waiting")
+            dispatcher.utter_message(response="utter_handoff_waiting",
+                                     service_hours=service_hours.configured_hours().text())
         return []
 
 

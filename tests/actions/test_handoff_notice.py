@@ -129,3 +129,18 @@ def test_the_notices_are_domain_responses_with_the_variables_the_domain_passes()
         [variant] = responses[notice.response]
         assert variant["text"].format(**notice.variables)  # every placeholder has its variable
         assert set(notice.variables) == {name for name in ("service_hours", "opening") if "{" + name + "}" in variant["text"]}
+
+
+def test_while_waiting_every_message_is_acknowledged_with_the_configured_hours(demo_db, monkeypatch):
+    from actions.repair import ActionHandoffWaiting
+    from bot.agents.handoff import MERCHANT_REQUEST, open_handoff
+
+    monkeypatch.setenv("AGENT_SERVICE_HOURS", "08:30-20:00")
+    with session_scope() as session:
+        open_handoff(session, "notice-test", "rest", MERCHANT_REQUEST)
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionHandoffWaiting().run(dispatcher, _tracker(intent="greet", loop=None), {}))
+    [message] = dispatcher.messages
+    assert (message["response"], message["service_hours"]) == ("utter_handoff_waiting", "工作日 8:30-20:00")
+    [variant] = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))["responses"]["utter_handoff_waiting"]
+    assert "{service_hours}" in variant["text"]
