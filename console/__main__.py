@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 from waitress import serve
 
 from bot import settings
+from console import streams
 from console.app import create_app
 
 DEFAULT_THREADS = 64
@@ -31,8 +32,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app()
     # channel_timeout: an idle connection is closed after 2 minutes; the streams send a heartbeat
-    # more often. ident: no server name and version in the headers.
-    serve(app, host=args.host, port=args.port, threads=args.threads, ident=None, channel_timeout=120)
+    # more often. ident: no server name and version in the headers. WAITRESS_OPTIONS: a closed
+    # page's stream ends at once and gives its thread back (console/streams.py).
+    serve(app, host=args.host, port=args.port, threads=args.threads, ident=None, channel_timeout=120,
+          **streams.WAITRESS_OPTIONS)
     return 0
 
 
