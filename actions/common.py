@@ -136,9 +136,12 @@ def announce_code(dispatcher: Any, sent: codes.SendResult, response: str = "utte
 
 
 def transcript(tracker: Tracker, limit: int = 50) -> List[Dict[str, Any]]:
-    """The conversation's messages (the handoff service masks every long number in them)."""
+    """The conversation's messages (the handoff service masks every long number in them); intents
+    triggered through Rasa's HTTP API (an agent's hand-back: `EXTERNAL: resume_bot`) are nobody's."""
     lines = []
     for event in tracker.events:
+        if event.get("event") == "user" and (event.get("metadata") or {}).get("is_external"):
+            continue
         if event.get("event") == "user" and event.get("text"):
             lines.append({"from": "merchant", "text": event["text"]})
         elif event.get("event") == "bot" and event.get("text"):

@@ -86,3 +86,13 @@ def test_recording_runs_in_a_worker_thread_not_on_the_event_loop(session, ticket
     _run("你好", ticket)
     assert threads and threads[0] is not threading.main_thread()
     assert threads[0].name.startswith("action-work")
+
+
+def test_a_later_tickets_transcript_leaves_out_an_agents_hand_back():
+    from actions.common import transcript
+
+    events = [{"event": "user", "text": "转人工"}, {"event": "bot", "text": "已为您转接人工客服"},
+              {"event": "user", "text": "EXTERNAL: resume_bot", "metadata": {"is_external": True}},
+              {"event": "bot", "text": "好的，我们接着办理"}]
+    tracker = Tracker(CONVERSATION, {}, {}, events, False, None, {}, "action_listen")
+    assert [line["text"] for line in transcript(tracker)] == ["转人工", "已为您转接人工客服", "好的，我们接着办理"]
