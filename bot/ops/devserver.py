@@ -170,6 +170,9 @@ def child_environment(args: argparse.Namespace) -> Dict[str, str]:
     env["BOT_VAR_DIR"] = str(var_dir())
     env["ACTION_SERVER_URL"] = f"http://{reach_host()}:{args.action_port}/webhook"
     env["SANIC_HOST"] = bind_host()  # rasa_sdk's listening address
+    # Where the console hands conversations back (bot.agents.handback): this Rasa server, unless
+    # the operator names another address (a load balancer in front of several replicas).
+    env.setdefault("RASA_URL", f"http://{reach_host()}:{args.rasa_port}")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     return env
 

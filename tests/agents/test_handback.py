@@ -172,3 +172,16 @@ def test_bot_serve_gives_rasa_the_api_token_only_when_set(monkeypatch):
     assert api_token_arguments() == []
     monkeypatch.setenv("RASA_API_TOKEN", "t0ken")
     assert api_token_arguments() == ["--auth-token", "t0ken"]
+
+
+def test_bot_serve_points_the_console_at_its_own_rasa_server(monkeypatch):
+    import argparse
+
+    from bot.ops.devserver import child_environment
+
+    monkeypatch.delenv("RASA_URL", raising=False)
+    monkeypatch.delenv("BOT_BIND_HOST", raising=False)
+    args = argparse.Namespace(rasa_port=6123, action_port=6124, console_port=6125)
+    assert child_environment(args)["RASA_URL"] == "http://localhost:6123"
+    monkeypatch.setenv("RASA_URL", "http://rasa.internal:5005")  # an operator's choice stays
+    assert child_environment(args)["RASA_URL"] == "http://rasa.internal:5005"
