@@ -37,6 +37,7 @@ ALREADY_CLAIMED = "该会话已被{agent}接入，请选择队列中的其他会
 ALREADY_CLOSED = "该会话已结束，无需接入。"
 NOT_YOURS = "只有接入该会话的客服（{agent}）可以回复、交还机器人或结束会话。"
 NOT_CLAIMED = "请先接入该会话，再回复商户。"
+FINISHED = "该会话已交还机器人或已结束，不能再回复。"
 EMPTY = "内容不能为空。"
 NOT_FOUND = "没有这个会话。"
 HANDED_BACK = "已交还机器人：机器人会接着问商户表单中尚未回答的问题，已填写的信息保留。"
@@ -94,6 +95,8 @@ def _refused(handoff: Handoff, what: str, message: str, status: int = 409) -> An
 def _not_yours(handoff: Handoff, what: str) -> Any:
     if handoff.agent is None or HandoffStatus(handoff.status) is HandoffStatus.WAITING:
         return _refused(handoff, what, NOT_CLAIMED)
+    if HandoffStatus(handoff.status) is HandoffStatus.RESOLVED:
+        return _refused(handoff, what, FINISHED)
     agent = _display_names(g.db, {handoff.agent}).get(handoff.agent, handoff.agent)
     return _refused(handoff, what, NOT_YOURS.format(agent=agent), 403)
 

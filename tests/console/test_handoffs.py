@@ -222,6 +222,8 @@ def test_hand_back_gives_the_merchant_to_the_bot_and_leaves_the_queue(
     assert staff.get(Handoff, handoff.id).status == HandoffStatus.RESOLVED
     page = wang.get("/handoffs").get_data(as_text=True)
     assert "已交还机器人" in page and f'data-id="{handoff.id}"' not in page
+    late = post(wang, f"/handoffs/{handoff.id}/reply", json=True, text="还有问题吗？")
+    assert late.status_code == 409 and "已交还机器人或已结束" in late.get_json()["message"]
 
 
 def test_resolve_closes_the_conversation(staff: Session, wang: FlaskClient, finished) -> None:
