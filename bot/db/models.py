@@ -535,6 +535,17 @@ class WeChatBinding(Base):
     merchant = relationship("Merchant")
 
 
+class KeyCheck(Base):
+    """A known value encrypted with the data key when the database was set up (bot.db.key_check):
+    decrypting it at start proves that `BOT_DATA_KEY` is the key the stored data was written with."""
+
+    __tablename__ = "key_checks"
+
+    name = Column(String(50), primary_key=True)  # "data_key"
+    token = Column(Text, nullable=False)  # Fernet token of KNOWN_PLAINTEXT, not EncryptedString: read raw
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
