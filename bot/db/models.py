@@ -379,6 +379,30 @@ class MerchantSecurity(Base):
     merchant = relationship("Merchant")
 
 
+class ChangeSignature(Base):
+    """A signing code (SMS or authenticator) verified in one conversation for exactly one set of
+    change details (bot.codes.signatures). Filing needs one, unused, and uses it up in the
+    transaction that files: the slots of a conversation are never proof of a signature."""
+
+    __tablename__ = "change_signatures"
+
+    id = Column(Integer, primary_key=True)
+    merchant_id = Column(Integer, ForeignKey("merchants.id"), nullable=False, index=True)
+    conversation_id = Column(String(100), nullable=False, index=True)
+    secret = Column(EncryptedString, nullable=False)  # random HMAC key of this row
+    # HMAC (keyed with the secret) of the signed details (ChangeDetails.signing_context): which
+    # change was signed, without the card or ID number in any readable form.
+    details_digest = Column(String(64), nullable=False)
+    method = Column(String(10), nullable=False)  # sms, totp
+    signed_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    expires_at = Column(UtcDateTime, nullable=False)
+    used_at = Column(UtcDateTime)  # set once, by the filing it allowed
+    change_request_id = Column(Integer, ForeignKey("change_requests.id"))
+
+    merchant = relationship("Merchant")
+    change_request = relationship("ChangeRequest")
+
+
 class AuditEvent(Base):
     """Who did what, when. `detail` never holds a full card or ID number (see `audit`)."""
 
