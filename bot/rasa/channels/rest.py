@@ -14,7 +14,11 @@ Same URL (`/webhooks/rest/webhook`) and JSON as Rasa's standard `rest` channel, 
   message, before the replies to it, in the same format; an agent's reply has one more key, the
   agent's display name: `{"recipient_id": ..., "text": ..., "agent": "王芳"}`;
 - while an agent has the conversation the bot's answer is the delivered mark,
-  `{"recipient_id": ..., "custom": {"delivered_to_agent": true, "label": "已送达客服"}}`.
+  `{"recipient_id": ..., "custom": {"delivered_to_agent": true, "label": "已送达客服"}}`;
+- a body over REST_MAX_BODY_BYTES (64 KB) is refused with a 413 and `utter_request_too_large`
+  before it is parsed; more than RATE_LIMIT_SENDER_PER_MINUTE messages of one sender, or
+  RATE_LIMIT_IP_PER_MINUTE of one address, get a 429 (`Retry-After`) and `utter_rate_limited`,
+  unprocessed (bot.ratelimit, bot.rasa.channels.limits).
 """
 from __future__ import annotations
 
@@ -30,7 +34,9 @@ from sanic.response import HTTPResponse
 
 from bot.agents import outbox
 from bot.db.engine import in_session
+from bot.rasa.channels.limits import REST_MAX_BODY_BYTES, client_ip, rate_limited_text, read_capped_body, too_large_text
 from bot.rasa.channels.safety_net import apology_for_silence
+from bot.ratelimit import RateLimiter, channel_limiter
 from bot.channel_trust import reserved_conversation_id
 from bot.responses import response_text
 from bot.settings import MAX_MESSAGE_CHARS
@@ -51,6 +57,9 @@ def bound_message(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
 class BoundedRestInput(RestInput):
     """Rasa's REST channel, bounded and never silent."""
 
+    def __init__(self, limiter: Optional[RateLimiter] = None) -> None:
+        self.limiter = limiter or channel_limiter()
+
     @classmethod
     def name(cls) -> Text:
         return "rest"
@@ -64,8 +73,10 @@ class BoundedRestInput(RestInput):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
-        @webhook.route("/webhook", methods=["POST"])
+        @webhook.route("/webhook", methods=["POST"], stream=True)  # streamed: read up to the cap only
         async def receive(request: Request) -> HTTPResponse:
+            if await read_capped_body(request, REST_MAX_BODY_BYTES) is None:
+                return _reply(None, too_large_text(REST_MAX_BODY_BYTES), status=413)
             payload = json_body(request)
             sender = payload.get("sender") if payload is not None else None
             text = payload.get("message") if payload is not None else None
@@ -78,6 +89,11 @@ class BoundedRestInput(RestInput):
                 return _reply(None, response_text("utter_bad_request"), status=403)
             if not isinstance(text, str):
                 return _reply(sender, response_text("utter_bad_request"), status=400)
+            wait_s = self.limiter.attempt(sender=sender, ip=client_ip(request))
+            if wait_s:
+                reply = _reply(sender, rate_limited_text(wait_s), status=429)
+                reply.headers["Retry-After"] = str(wait_s)
+                return reply
 
             collector = CollectingOutputChannel()
             message = UserMessage(
