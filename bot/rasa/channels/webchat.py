@@ -15,10 +15,12 @@ names the merchant, the conversation id is `webchat-<merchant number>`, every me
 metadata vouching for that merchant (bot.channel_trust), and whatever session id, sender or metadata a
 client sends is ignored. The socket joins only its conversation's room, so every open tab of the
 merchant sees the bot's answers, and Rasa's HTTP API can push into the conversation
-(`?output_channel=webchat`). Like the REST channel, it bounds message length and never leaves
-the merchant without an answer (a turn that raised gets `utter_technical_problem`, one that ended
-without any reply `utter_internal_error`: bot.rasa.channels.safety_net), for typed messages, buttons
-and uploads alike; logs never hold message text (card and ID numbers).
+(`?output_channel=webchat`). Like the REST channel, it bounds message length, limits the rate
+of each merchant and each address (RATE_LIMIT_*: the merchant is told the message was not
+processed and when to send it again, `utter_rate_limited`; uploads count as messages), and
+never leaves the merchant without an answer (a turn that raised gets `utter_technical_problem`,
+one that ended without any reply `utter_internal_error`: bot.rasa.channels.safety_net), for
+typed messages, buttons and uploads alike; logs never hold message text (card and ID numbers).
 
 What no merchant's message started (an agent's reply, the bot's words after a hand-back, a
 reviewer's decision) waits in the outbox (bot.agents.outbox): each replica polls it for the
@@ -55,11 +57,13 @@ from bot.change_requests.filing import DOCUMENT_LABELS, Document
 from bot.channel_trust import WEBCHAT, verified_metadata, webchat_conversation_id
 from bot.masking import mask_number
 from bot.ops.demo import DEMO_MERCHANTS
+from bot.rasa.channels.limits import client_ip, rate_limited_text
 from bot.rasa.channels.outbox_delivery import OutboxPoller
 from bot.rasa.channels.rest import bound_message, json_body
 from bot.rasa.channels.safety_net import apology_for_silence
 from bot.rasa.channels.webchat_history import conversation_history, outbox_entry
 from bot.rasa.channels.webchat_upload import UploadNotAccepted, receive_upload
+from bot.ratelimit import RateLimiter, channel_limiter
 from bot.responses import response_text
 from bot.settings import MAX_MESSAGE_CHARS, brand
 from bot.webchat import portal_token
@@ -131,6 +135,7 @@ class WebChatInput(SocketIOInput):
         # events are not offered: the token decides. Origins: None allows the page's own only.
         super().__init__(socketio_path="/socket.io")
         self.cors_allowed_origins = cors_allowed_origins
+        self.limiter = channel_limiter()  # per merchant and per address, for messages and uploads
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         """Where Rasa's HTTP API sends pushes (`?output_channel=webchat`): the conversation's room."""
@@ -147,7 +152,8 @@ class WebChatInput(SocketIOInput):
         response_text("utter_technical_problem")
         self.sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins,
                                client_manager=shared_rooms())
-        chat = MountedWebChat(self.sio, signing_secret, on_new_message, self.bot_message_evt)
+        chat = MountedWebChat(self.sio, signing_secret, on_new_message, self.bot_message_evt,
+                              limiter=self.limiter)
         webchat = SocketBlueprint(self.sio, self.socketio_path, "webchat", __name__)
         webchat.static("/static", str(WEB_DIR), name="webchat_static")
         webchat.add_route(page, "/", methods=["GET"])
@@ -226,6 +232,7 @@ class MountedWebChat:
     # The conversation of each socket connected to this process: where its outbox poller delivers.
     connected: Dict[Text, str] = field(default_factory=dict)
     outbox: Optional[OutboxPoller] = None
+    limiter: RateLimiter = field(default_factory=channel_limiter)
 
     # ---- HTTP routes ------------------------------------------------------------------------
 
@@ -257,6 +264,10 @@ class MountedWebChat:
     async def upload(self, request: Request, merchant: str) -> HTTPResponse:
         """POST /upload: a document stored for the merchant's conversation, then told to the bot.
         Streamed: bot.rasa.channels.webchat_upload checks the size while it reads."""
+        wait_s = self.limiter.attempt(sender=merchant, ip=client_ip(request))
+        if wait_s:
+            return response.json({"ok": False, "error": "rate_limited", "text": rate_limited_text(wait_s)},
+                                 status=429, headers={"Retry-After": str(wait_s)})
         try:
             text = await receive_upload(request, webchat_conversation_id(merchant))
         except UploadNotAccepted as refusal:
@@ -276,7 +287,7 @@ class MountedWebChat:
 
     # ---- socket.io events -------------------------------------------------------------------
 
-    async def connect(self, sid: Text, _environ: Dict, auth: Optional[Dict]) -> None:
+    async def connect(self, sid: Text, environ: Dict, auth: Optional[Dict]) -> None:
         """A page's socket: accepted with a valid token only, into its merchant's room."""
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
@@ -284,7 +295,9 @@ class MountedWebChat:
         except portal_token.InvalidWebToken as error:
             logger.info("web chat connection refused: %s", error)
             raise SocketRefused("unauthorized")
-        await self.sio.save_session(sid, {"merchant": merchant, "expires_at": expires_at})
+        request = environ.get("sanic.request")  # python-engineio's environ says 127.0.0.1 for all
+        ip = client_ip(request) if request is not None else None
+        await self.sio.save_session(sid, {"merchant": merchant, "expires_at": expires_at, "ip": ip})
         await self.sio.enter_room(sid, webchat_conversation_id(merchant))
         self.connected[sid] = webchat_conversation_id(merchant)
 
@@ -307,6 +320,12 @@ class MountedWebChat:
         text = data.get("message") if isinstance(data, dict) else None
         if not isinstance(text, str) or not text.strip():
             await self._say(response_text("utter_bad_request"), to=sid)
+            await self._end_turn(to=sid)
+            return
+        wait_s = self.limiter.attempt(sender=session["merchant"], ip=session.get("ip"))
+        if wait_s:
+            # Said to this page only: the message never reached the conversation the others show.
+            await self._say(rate_limited_text(wait_s), to=sid)
             await self._end_turn(to=sid)
             return
         await self.run_turn(bound_message(text), session["merchant"])
