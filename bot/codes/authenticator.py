@@ -7,7 +7,8 @@ instead of an SMS code (`bot.codes.signing`).
   text), `confirm_enrolment` with the app's first code enables it and notifies the registered phone.
 - Codes: 30 s steps, one step of clock drift accepted either way, each step accepted once (a
   replay is `expired`), compared in constant time. Wrong codes count towards the same lock-out as
-  SMS codes (`lockout`): 5 in a row lock the merchant out of every code.
+  SMS codes (`lockout.count_wrong_code`): 5 wrong codes in a row, any mix, lock the merchant out
+  of every code.
 
 The secrets are encrypted at rest (`MerchantSecurity`). Each function is one unit of work (`unit_of_work`).
 """
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import settings
-from bot.codes.lockout import lock_out, locked_for, security_state
+from bot.codes.lockout import clear_wrong_codes, count_wrong_code, locked_for, security_state
 from bot.codes.outcomes import Outcome, VerifyResult
 from bot.codes.policy import CODE_DIGITS, DEFAULT_POLICY, Policy, typed_code
 from bot.codes.unit_of_work import merchant_transaction
@@ -138,7 +139,7 @@ def confirm_enrolment(
         if step is None:
             if typed is None:
                 session.rollback()
-                return VerifyResult(Outcome.WRONG_CODE, attempts_left=policy.max_attempts - state.totp_failures)
+                return VerifyResult(Outcome.WRONG_CODE, attempts_left=policy.max_attempts - state.wrong_codes)
             return _count_failure(session, owner, state, now, policy, "confirm_enrolment")
         phone = owner.phone
         _enable(session, owner, state, step, now)
@@ -153,7 +154,7 @@ def _enable(session: Session, owner: Merchant, state: MerchantSecurity, step: in
     state.totp_pending_secret = None
     state.totp_enabled_at = now
     state.totp_last_step = step
-    state.totp_failures = 0
+    clear_wrong_codes(state)
     audit(session, f"merchant:{owner.merchant_number}", "totp.enabled", merchant=owner, occurred_at=now)
     session.commit()
 
@@ -195,7 +196,7 @@ def verify_totp(
             return VerifyResult(Outcome.NO_CHALLENGE)
         if typed is None:
             session.rollback()
-            return VerifyResult(Outcome.WRONG_CODE, attempts_left=policy.max_attempts - state.totp_failures)
+            return VerifyResult(Outcome.WRONG_CODE, attempts_left=policy.max_attempts - state.wrong_codes)
         owner = session.get(Merchant, merchant.id)
         step, replayed = _matching_step(state.totp_secret, typed, now, state.totp_last_step)
         if replayed:
@@ -243,7 +244,7 @@ def _accept(session: Session, owner: Merchant, state: MerchantSecurity, step: in
             purpose: VerificationPurpose, conversation_id: str | None) -> None:
     """Record an accepted authenticator code: its step can never be used again; audited; commits."""
     state.totp_last_step = step
-    state.totp_failures = 0
+    clear_wrong_codes(state)
     audit(session, f"merchant:{owner.merchant_number}", "verification.verified", merchant=owner,
           occurred_at=now, purpose=purpose.value, method="totp", conversation_id=conversation_id)
     session.commit()
@@ -252,12 +253,5 @@ def _accept(session: Session, owner: Merchant, state: MerchantSecurity, step: in
 def _count_failure(
     session: Session, merchant: Merchant, state: MerchantSecurity, now: datetime, policy: Policy, action: str
 ) -> VerifyResult:
-    """A wrong authenticator code; `policy.max_attempts` in a row lock the merchant out; commits."""
-    state.totp_failures = (state.totp_failures or 0) + 1
-    if state.totp_failures >= policy.max_attempts:
-        attempts = state.totp_failures
-        state.totp_failures = 0
-        return lock_out(session, merchant, state, now, policy, method="totp", step=action, attempts=attempts)
-    attempts_left = policy.max_attempts - state.totp_failures
-    session.commit()
-    return VerifyResult(Outcome.WRONG_CODE, attempts_left=attempts_left)
+    """A wrong authenticator code: one more wrong code of the merchant's (`lockout.count_wrong_code`); commits."""
+    return count_wrong_code(session, merchant, state, now, policy, method="totp", step=action)

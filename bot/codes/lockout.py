@@ -1,5 +1,15 @@
-"""The lock-out: 5 wrong entries (`Policy.max_attempts`) lock a merchant out of every code, SMS or
-authenticator, for 30 minutes (`Policy.lock_duration`), audited.
+"""The lock-out: 5 wrong codes in a row (`Policy.max_attempts`) lock a merchant out of every code,
+SMS or authenticator, for 30 minutes (`Policy.lock_duration`), audited.
+
+Every wrong code a conversation that proved the phone types counts, whatever its kind and whether
+or not an SMS code is live (`count_wrong_code`): a signing code (SMS or authenticator, one count per
+entry whichever was meant), an expired or already used one, the authenticator's first code at
+enrolment. So the authenticator cannot be guessed at leisure once the SMS code has expired: the
+count is the merchant's, kept in `MerchantSecurity.wrong_codes`, and a right code clears it.
+
+Identification codes, which anyone who types a merchant number can ask for, lock the conversation
+that typed them instead (`bot.codes.identification`): five wrong guesses by an anonymous client
+must not lock a merchant out at will.
 
 The state lives in the merchant's `MerchantSecurity` row (created the first time it is needed),
 which also holds the authenticator's enrolment (`bot.codes.authenticator`).
@@ -19,7 +29,7 @@ from bot.workdays import to_local_iso, utcnow
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["security_state", "locked_for", "lock_out", "lock_remaining"]
+__all__ = ["security_state", "locked_for", "lock_out", "lock_remaining", "count_wrong_code", "clear_wrong_codes"]
 
 
 def security_state(session: Session, merchant_id: int, create: bool = False) -> MerchantSecurity | None:
@@ -28,7 +38,7 @@ def security_state(session: Session, merchant_id: int, create: bool = False) -> 
         select(MerchantSecurity).where(MerchantSecurity.merchant_id == merchant_id)
     ).scalar_one_or_none()
     if state is None and create:
-        state = MerchantSecurity(merchant_id=merchant_id, totp_failures=0)
+        state = MerchantSecurity(merchant_id=merchant_id, wrong_codes=0)
         session.add(state)
     return state
 
@@ -63,3 +73,32 @@ def lock_out(
     session.commit()
     logger.warning("merchant %s locked out of one-time codes until %s", merchant.merchant_number, until)
     return VerifyResult(Outcome.LOCKED, retry_after=seconds_until(state.locked_until, now), challenge_id=challenge_id)
+
+
+def count_wrong_code(
+    session: Session,
+    merchant: Merchant,
+    state: MerchantSecurity,
+    now: datetime,
+    policy: Policy,
+    *,
+    code_attempts: int = 0,
+    challenge_id: int | None = None,
+    **detail: object,
+) -> VerifyResult:
+    """One more wrong code of the merchant's; commits. The `policy.max_attempts`th in a row (or of
+    the SMS code tried, `code_attempts`) locks the merchant out (LOCKED); else WRONG_CODE with the
+    attempts left. `detail` goes into the lock-out's audit event (method, purpose, ...)."""
+    state.wrong_codes = (state.wrong_codes or 0) + 1
+    wrong = max(state.wrong_codes, code_attempts)
+    if wrong >= policy.max_attempts:
+        state.wrong_codes = 0  # the lock-out is the consequence; afterwards the count starts again
+        return lock_out(session, merchant, state, now, policy, challenge_id=challenge_id, attempts=wrong, **detail)
+    session.commit()
+    return VerifyResult(Outcome.WRONG_CODE, attempts_left=policy.max_attempts - wrong, challenge_id=challenge_id)
+
+
+def clear_wrong_codes(state: MerchantSecurity | None) -> None:
+    """A right code ends the run of wrong ones (the caller commits)."""
+    if state is not None:
+        state.wrong_codes = 0

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.codes.challenges import add_challenge, code_matches, hotp_code, is_bound_to, latest_challenge, new_secret
-from bot.codes.lockout import lock_out, locked_for, security_state
+from bot.codes.lockout import clear_wrong_codes, count_wrong_code, lock_out, locked_for, security_state
 from bot.codes.outcomes import Outcome, SendResult, VerifyResult
 from bot.codes.policy import DEFAULT_POLICY, Policy, typed_code
 from bot.codes.send_limits import limit_wait, resend_wait
@@ -262,16 +262,38 @@ def verify_code(
             return VerifyResult(Outcome.LOCKED, retry_after=locked)
         challenge = latest_challenge(session, merchant.id, purpose, conversation_id)
         refusal = _challenge_refusal(challenge, purpose, conversation_id, change, now, policy)
-        if refusal is None and typed is None:
-            refusal = VerifyResult(Outcome.WRONG_CODE, attempts_left=policy.max_attempts - challenge.attempts,
-                                   challenge_id=challenge.id)
+        if typed is None:
+            session.rollback()
+            return refusal or VerifyResult(Outcome.WRONG_CODE, challenge_id=challenge.id,
+                                           attempts_left=policy.max_attempts - _wrong_so_far(challenge, state, purpose))
+        owner = session.get(Merchant, merchant.id)
+        if refusal is None and code_matches(challenge, typed):
+            return _accept(session, owner, challenge, state, purpose, conversation_id, now)
+        if purpose is VerificationPurpose.SIGN_CHANGE:
+            # Counted even with no live code: the merchant's authenticator may be what is guessed.
+            counted = count_wrong_code(session, owner, state or security_state(session, owner.id, create=True), now,
+                                       policy, **_one_more_on(None if refusal else challenge, conversation_id))
+            return refusal if refusal is not None and counted.outcome is not Outcome.LOCKED else counted
         if refusal is not None:
             session.rollback()
             return refusal
-        owner = session.get(Merchant, merchant.id)
-        if code_matches(challenge, typed):
-            return _accept(session, owner, challenge, purpose, conversation_id, now)
         return _count_wrong_entry(session, owner, challenge, state, purpose, conversation_id, now, policy)
+
+
+def _wrong_so_far(challenge: VerificationChallenge, state: MerchantSecurity | None, purpose: VerificationPurpose) -> int:
+    if purpose is VerificationPurpose.SIGN_CHANGE and state is not None:
+        return max(challenge.attempts, state.wrong_codes or 0)
+    return challenge.attempts
+
+
+def _one_more_on(challenge: VerificationChallenge | None, conversation_id: str | None) -> dict:
+    """A wrong signing code is one more wrong entry on the live SMS code tried, if any (it is void
+    after 5); what `count_wrong_code` then takes."""
+    if challenge is not None:
+        challenge.attempts += 1
+    return {"code_attempts": challenge.attempts if challenge is not None else 0,
+            "challenge_id": challenge.id if challenge is not None else None,
+            "purpose": VerificationPurpose.SIGN_CHANGE.value, "method": "sms", "conversation_id": conversation_id}
 
 
 def _challenge_refusal(
@@ -297,12 +319,16 @@ def _accept(
     session: Session,
     owner: Merchant,
     challenge: VerificationChallenge,
+    state: MerchantSecurity | None,
     purpose: VerificationPurpose,
     conversation_id: str | None,
     now: datetime,
 ) -> VerifyResult:
-    """The right code: used up now (single use); audited; commits."""
+    """The right code: used up now (single use); a signing code ends the merchant's run of wrong
+    codes; audited; commits."""
     challenge.used_at = now
+    if purpose is VerificationPurpose.SIGN_CHANGE:
+        clear_wrong_codes(state)
     audit(session, f"merchant:{owner.merchant_number}", "verification.verified", merchant=owner,
           occurred_at=now, purpose=purpose.value, method="sms", challenge_id=challenge.id,
           conversation_id=conversation_id)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -114,6 +115,7 @@ class VerificationPurpose(str, enum.Enum):
 
     IDENTIFY = "identify"
     SIGN_CHANGE = "sign_change"
+    ENROL = "enrol"  # enrolling an authenticator app: a fresh code, sent for that (bot.codes.authenticator)
 
 
 # Reference numbers: `CR20261125-7Q4K`. No 0/O, 1/I/L: merchants read them out over the phone.
@@ -373,7 +375,9 @@ class MerchantSecurity(Base):
     totp_pending_secret = Column(EncryptedString)  # enrolment started, not yet confirmed
     totp_enabled_at = Column(UtcDateTime)
     totp_last_step = Column(Integer)  # last accepted time step: a TOTP code works once
-    totp_failures = Column(Integer, nullable=False, default=0)  # wrong authenticator codes in a row
+    # Wrong codes in a row of any kind a conversation that proved the phone typed (signing codes, SMS
+    # or authenticator; the authenticator's first code): the 5th locks the merchant (bot.codes.lockout).
+    wrong_codes = Column(Integer, nullable=False, default=0)
     updated_at = Column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
     merchant = relationship("Merchant")
@@ -401,6 +405,21 @@ class ChangeSignature(Base):
 
     merchant = relationship("Merchant")
     change_request = relationship("ChangeRequest")
+
+
+class CodeLimitEvent(Base):
+    """One event a limit of bot.codes counts (bot.codes.throttle): a code requested, by whom (the
+    conversation, the client's address, the merchant number typed), or a wrong code typed in a
+    conversation. Only a digest of the key is kept: the table says how often, not who. Rows older
+    than the longest window (a day) are deleted as new ones come."""
+
+    __tablename__ = "code_limit_events"
+    __table_args__ = (Index("ix_code_limit_events_lookup", "kind", "key_digest", "occurred_at"),)
+
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(40), nullable=False)  # e.g. "identification:ip", "wrong_code:conversation"
+    key_digest = Column(String(64), nullable=False)  # SHA-256 of the key (the address, the conversation id ...)
+    occurred_at = Column(UtcDateTime, nullable=False, default=utcnow)
 
 
 class AuditEvent(Base):
