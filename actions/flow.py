@@ -16,7 +16,7 @@ from bot import channel_trust, codes
 from bot.agents import handoff
 from bot.change_requests import documents, status
 from bot.change_requests.prechecks import needs_licence, run_prechecks
-from bot.change_requests.submission import FilingRefused, document_list, submit_change
+from bot.change_requests.submission import FilingRefused, NotSigned, document_list, submit_change
 from bot.codes.qr import grouped_secret, qr_svg_data_uri
 from bot.db.models import VerificationPurpose
 from bot.dialogue.corrections import plan_correction
@@ -96,6 +96,10 @@ class ActionAfterChangeForm(BlockingAction):
 
 
 class ActionFileRequest(BlockingAction):
+    """File the signed change. The slot `sign_code` only saves a pointless call: the filing itself
+    requires the signature the server recorded when the code was verified (a forged call, whatever
+    its slots, files nothing)."""
+
     def name(self) -> Text:
         return "action_file_request"
 
@@ -109,6 +113,9 @@ class ActionFileRequest(BlockingAction):
                                           tracker.get_slot("idempotency_key"), channel_of(tracker), tracker.sender_id)
             except FilingRefused as refused:
                 dispatcher.utter_message(response=refused.reason.response, **refused.details)
+                return _reset_change()
+            except NotSigned as unsigned:
+                dispatcher.utter_message(response=unsigned.response)
                 return _reset_change()
         dispatcher.utter_message(response="utter_request_filed", reference=submitted.reference,
                                  bank=submitted.bank_name, last4=submitted.last4, due_date=submitted.due_date_text)

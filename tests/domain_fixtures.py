@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.change_requests.filing import ChangeDetails
+from bot.codes.signatures import sign_change
 from bot.db.models import Merchant
 from postgres_schema import POSTGRES_URL, postgres_schema_url
 from bot.ops.demo import DEMO_MERCHANTS, OVERDUE_NEW_CARD, seed
@@ -56,6 +58,14 @@ def demo(session: Session) -> Session:
 
 def merchant(session: Session, number: str) -> Merchant:
     return session.execute(select(Merchant).where(Merchant.merchant_number == number)).scalar_one()
+
+
+def signed(session: Session, number: str, conversation_id: str, details: ChangeDetails,
+           at: datetime | None = None) -> None:
+    """What a right signing code records (bot.codes.signatures): filing these details in this
+    conversation needs it. Commits."""
+    sign_change(session, merchant(session, number), conversation_id=conversation_id, change=details, method="sms",
+                now=at)
 
 
 class Outbox:

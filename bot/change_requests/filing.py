@@ -10,6 +10,12 @@ filed, also when two submissions race (the unique constraint decides, the loser 
 The pre-checks of `bot.change_requests.prechecks` run again under the merchant's lock: two conversations of the
 same merchant cannot both file, and the daily limit holds. A refusal raises `FilingRefused`.
 
+Filing needs the change signed: a signing code verified in this conversation for exactly these
+details (`bot.codes.signatures`), unused. It is used up in the transaction that files, before the
+pre-checks (an unsigned call learns nothing about the merchant); without one `NotSigned` is raised
+and nothing is filed, whatever the caller believes. Only the replay of a key that filed already
+needs none: it files nothing new and returns that request.
+
 What is decided here:
 - status: `awaiting_documents` while a required document is missing (photos could not be sent in
   the channel), else `under_review`;
@@ -31,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import settings
+from bot.codes.signatures import use_signature
 from bot.db.locks import lock_merchant
 from bot.db.models import ChangeRequest, Merchant, MerchantKind, RequestStatus, audit, new_reference
 from bot.masking import last4
@@ -103,6 +110,12 @@ class FilingRefused(Exception):
         super().__init__(reason.value)
         self.reason = reason
         self.details = details or {}
+
+
+class NotSigned(Exception):
+    """No unused signature of this conversation for exactly these details: nothing was filed."""
+
+    response = "utter_request_not_signed"
 
 
 @dataclass(frozen=True)
@@ -191,9 +204,10 @@ def file_change_request(
     gateway: SmsGateway | None = None,
     now: datetime | None = None,
 ) -> FilingResult:
-    """File the change (or return the one this key filed before); commits; sends the notice.
+    """File the signed change (or return the one this key filed before); commits; sends the notice.
 
-    Raises FilingRefused when a pre-check fails now (terminal inactive, open request, daily limit).
+    Raises NotSigned when no signing code of this conversation signed these details (unused), and
+    FilingRefused when a pre-check fails now (terminal inactive, open request, daily limit).
     """
     if not idempotency_key:
         raise ValueError("an idempotency key is required")
@@ -230,12 +244,17 @@ def _file_under_lock(session: Session, merchant_id: int, details: ChangeDetails,
     if existing is not None:
         session.rollback()
         return _replayed(existing, merchant_id)
+    signature = use_signature(session, merchant_id, conversation_id, details, now)
+    if signature is None:
+        session.rollback()
+        raise NotSigned()
     owner = session.get(Merchant, merchant_id)
     check = check_merchant(session, owner, now)  # the pre-checks again, under the lock
     if not check.ok:
-        session.rollback()
+        session.rollback()  # the signature stays unused
         raise FilingRefused(check.reason, check.details)
     request = _new_request(session, owner, details, idempotency_key, channel, conversation_id, now)
+    signature.change_request = request
     session.commit()
     return FilingResult(request, created=True, notice_sent=False)
 

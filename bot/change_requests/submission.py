@@ -3,8 +3,9 @@
 
 1. the photos sent during the conversation count as provided (the request is not filed as
    awaiting them);
-2. the request is filed once (`filing.file_change_request`: pre-checks again under the merchant's
-   lock, idempotency key, notice SMS), or refused with `FilingRefused`;
+2. the request is filed once (`filing.file_change_request`: the signature recorded when the code was
+   verified, used up; pre-checks again under the merchant's lock, idempotency key, notice SMS), or
+   refused with `NotSigned` or `FilingRefused`;
 3. the photos are attached to the request;
 4. the due date and the documents still missing are worked out for the reply;
 5. the different-name rule: a settlement account that is not in the merchant's own name (非同名)
@@ -21,11 +22,11 @@ from sqlalchemy.orm import Session
 
 from bot.change_requests import documents, status
 from bot.change_requests.filing import (
-    ChangeDetails, Document, FilingRefused, file_change_request, missing_documents, same_name,
+    ChangeDetails, Document, FilingRefused, NotSigned, file_change_request, missing_documents, same_name,
 )
 from bot.db.models import Merchant, MerchantKind
 
-__all__ = ["Submitted", "FilingRefused", "submit_change", "needs_authorisation", "document_list"]
+__all__ = ["Submitted", "FilingRefused", "NotSigned", "submit_change", "needs_authorisation", "document_list"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def needs_authorisation(merchant: Merchant, account_name: str) -> bool:
 
 def submit_change(session: Session, merchant: Merchant, details: ChangeDetails, idempotency_key: str,
                   channel: str, conversation_id: str) -> Submitted:
-    """File the signed change (once) and say what comes next. Raises `FilingRefused`."""
+    """File the signed change (once) and say what comes next. Raises `NotSigned`, `FilingRefused`."""
     details = replace(details, documents=documents.documents_sent(session, conversation_id))
     filed = file_change_request(session, merchant, details, idempotency_key, channel, conversation_id)
     documents.attach_conversation_documents(session, conversation_id, filed.request)

@@ -4,6 +4,11 @@ who enabled an authenticator app, its current code instead (`authenticator`).
 One entry field, two kinds of code: an authenticator code is accepted only when it matches (each
 once); anything else is judged, and counted, as an SMS code, so a wrong code costs one attempt
 whichever the merchant meant, and trying both kinds does not double the guesses.
+
+A right code records the signature of these change details in this conversation
+(`bot.codes.signatures`): filing requires it, whatever the conversation's slots say. It is written
+just after the code's own unit of work; should that fail, the code is used and nothing is signed,
+so the merchant is asked to sign again, never the other way round.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from sqlalchemy.orm import Session
 from bot.codes.authenticator import accept_authenticator_code
 from bot.codes.outcomes import Outcome, VerifyResult
 from bot.codes.policy import DEFAULT_POLICY, Policy, typed_code
+from bot.codes.signatures import sign_change
 from bot.codes.sms_codes import verify_code
 from bot.db.models import Merchant, VerificationPurpose
 from bot.workdays import utcnow
@@ -36,10 +42,19 @@ def verify_signing_code(
     policy: Policy = DEFAULT_POLICY,
 ) -> VerifyResult:
     """Check the code the merchant typed to sign `change`: the authenticator's current code, else
-    the SMS signing code of this conversation, bound to these change details."""
+    the SMS signing code of this conversation, bound to these change details. A right code records
+    the signature filing needs (none without `change` or a conversation)."""
     now = now or utcnow()
     typed = typed_code(code)
     if typed is not None and accept_authenticator_code(session, merchant, typed, conversation_id, now):
-        return VerifyResult(Outcome.OK)
-    return verify_code(session, merchant, VerificationPurpose.SIGN_CHANGE, code, conversation_id=conversation_id,
-                       change=change, now=now, policy=policy)
+        return _signed(session, merchant, conversation_id, change, "totp", now, VerifyResult(Outcome.OK))
+    result = verify_code(session, merchant, VerificationPurpose.SIGN_CHANGE, code, conversation_id=conversation_id,
+                         change=change, now=now, policy=policy)
+    return _signed(session, merchant, conversation_id, change, "sms", now, result) if result.ok else result
+
+
+def _signed(session: Session, merchant: Merchant, conversation_id: str | None, change: ChangeDetails | None,
+            method: str, now: datetime, result: VerifyResult) -> VerifyResult:
+    if change is not None and conversation_id:
+        sign_change(session, merchant, conversation_id=conversation_id, change=change, method=method, now=now)
+    return result

@@ -7,12 +7,14 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.common import change_details
 from actions.flow import ActionFileRequest
 from actions.forms import ValidateChangeForm, _Turn
 from bot.db.engine import session_scope
 from bot.ops.demo import seed
 from bot.agents.handoff import open_handoff_for
 from bot.agents.views import list_requests
+from domain_fixtures import signed
 
 
 @pytest.fixture
@@ -79,6 +81,8 @@ def test_filing_twice_with_one_key_files_once(demo_db):
     slots = {"sign_code": "verified", "idempotency_key": "key-1", "change_reason": "原卡丢失",
              "new_bank": "中国工商银行", "new_account_number": "6222021000000000124", "holder_name": "张伟",
              "holder_id_number": "310101198503171233", "opening_branch": "工商银行上海浦东支行"}
+    with session_scope() as session:  # the code the merchant typed in the signing form
+        signed(session, "822100000000001", "actions-test", change_details(_tracker(slots)))
     for _ in range(2):
         dispatcher = CollectingDispatcher()
         asyncio.run(ActionFileRequest().run(dispatcher, _tracker(slots), {}))
@@ -86,6 +90,24 @@ def test_filing_twice_with_one_key_files_once(demo_db):
     with session_scope() as session:
         filed = list_requests(session, "822100000000001")
     assert len(filed) == 1 and filed[0]["card_last4"] == "0124"
+
+
+
+def test_slots_saying_signed_file_nothing_without_the_signature(demo_db):
+    # Issue 12, finding 1: what the tracker says is no proof; the signature recorded when the code
+    # was verified is, and only for the details it signed.
+    slots = {"sign_code": "verified", "idempotency_key": "key-forged", "change_reason": "原卡丢失",
+             "new_bank": "中国工商银行", "new_account_number": "6222021000000000124", "holder_name": "张伟",
+             "holder_id_number": "310101198503171233", "opening_branch": "工商银行上海浦东支行"}
+    with session_scope() as session:  # signed, but another card
+        signed(session, "822100000000001", "actions-test",
+               change_details(_tracker({**slots, "new_account_number": "6222021000000000132"})))
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ActionFileRequest().run(dispatcher, _tracker(slots), {}))
+    assert _responses(dispatcher) == ["utter_request_not_signed"]
+    assert {"event": "slot", "name": "sign_code", "value": None, "timestamp": None} in events
+    with session_scope() as session:
+        assert list_requests(session, "822100000000001") == []
 
 
 def _user(text: str, bank: str | None = None) -> dict:

@@ -10,6 +10,7 @@ import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.common import change_details
 from actions.flow import ActionFallback, ActionFileRequest, ActionHandoff
 from actions.forms import ValidateChangeForm, _Turn
 from bot.agents import accounts, service_hours
@@ -18,6 +19,7 @@ from bot.db.models import StaffRole
 from bot.ops.demo import seed
 from bot.responses import DOMAIN_FILE
 from bot.workdays import LOCAL_TZ
+from domain_fixtures import signed
 
 WEDNESDAY_10 = datetime(2026, 11, 25, 10, 0, tzinfo=LOCAL_TZ)
 WEDNESDAY_21 = datetime(2026, 11, 25, 21, 30, tzinfo=LOCAL_TZ)
@@ -62,7 +64,10 @@ def _different_name_filing(dispatcher: CollectingDispatcher) -> None:
     slots = {"sign_code": "verified", "idempotency_key": "key-notice", "change_reason": "原卡丢失",
              "new_bank": "中国工商银行", "new_account_number": "6222021000000000124", "holder_name": "李强",
              "holder_id_number": "330102199501206548", "opening_branch": "工商银行上海浦东支行"}
-    asyncio.run(ActionFileRequest().run(dispatcher, _tracker(slots, intent="affirm", loop=None), {}))
+    tracker = _tracker(slots, intent="affirm", loop=None)
+    with session_scope() as session:  # the code the merchant typed in the signing form
+        signed(session, "822100000000001", tracker.sender_id, change_details(tracker))
+    asyncio.run(ActionFileRequest().run(dispatcher, tracker, {}))
 
 
 def _third_refusal(dispatcher: CollectingDispatcher) -> None:

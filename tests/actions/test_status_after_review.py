@@ -17,7 +17,7 @@ from bot.db.engine import session_scope
 from bot.ops.demo import seed
 from bot.responses import response_text
 
-from domain_fixtures import merchant
+from domain_fixtures import merchant, signed
 
 MERCHANT = "822100000000001"
 CONVERSATION = f"webchat-{MERCHANT}"
@@ -31,6 +31,7 @@ DETAILS = ChangeDetails(reason="原卡丢失", bank_code="ICBC", bank_name="中�
 def reference(engine, session) -> str:
     seed(session)
     session.commit()
+    signed(session, MERCHANT, CONVERSATION, DETAILS)
     filed = file_change_request(session, merchant(session, MERCHANT), DETAILS, new_idempotency_key(), "webchat",
                                 CONVERSATION)
     return filed.request.reference

@@ -15,7 +15,7 @@ from bot.db.models import AuditEvent, ChangeRequest, RequestStatus, UploadedDocu
 from bot.change_requests.documents import MAX_UPLOAD_BYTES, UploadRefused
 from bot.change_requests.filing import ChangeDetails, Document, file_change_request, new_idempotency_key
 
-from domain_fixtures import NOW, merchant
+from domain_fixtures import NOW, merchant, signed
 
 
 @pytest.fixture
@@ -113,6 +113,7 @@ def test_photos_sent_before_filing_count_and_are_attached(demo: Session) -> None
                             account_number="6222021000000000124", account_name="张伟",
                             holder_id_number="310101198503171233", opening_branch="上海分行营业部",
                             documents=documents.documents_sent(demo, "conv-d"))
+    signed(demo, zhang.merchant_number, "conv-d", details, NOW)
     filed = file_change_request(demo, zhang, details, new_idempotency_key(), "webchat", "conv-d", now=NOW)
     assert filed.request.status is RequestStatus.UNDER_REVIEW
     assert documents.attach_conversation_documents(demo, "conv-d", filed.request) == 3
@@ -124,6 +125,7 @@ def test_a_photo_completes_a_request_awaiting_documents(demo: Session) -> None:
     details = ChangeDetails(reason="原卡丢失", bank_code="ICBC", bank_name="中国工商银行",
                             account_number="6222021000000000124", account_name="张伟",
                             holder_id_number="310101198503171233", opening_branch="上海分行营业部")
+    signed(demo, zhang.merchant_number, "conv-e", details, NOW)
     request = file_change_request(demo, zhang, details, new_idempotency_key(), "webchat", "conv-e", now=NOW).request
     assert request.status is RequestStatus.AWAITING_DOCUMENTS
     first = documents.receive_document(demo, "conv-e", store(demo, png(), "conv-e").public_id, zhang)

@@ -25,7 +25,7 @@ from bot.change_requests.filing import (
 from bot.change_requests.prechecks import PrecheckReason
 from bot.workdays import LOCAL_TZ, add_working_days
 
-from domain_fixtures import DEMO_SECRETS, NOW, Outbox, merchant
+from domain_fixtures import DEMO_SECRETS, NOW, Outbox, merchant, signed
 
 REFERENCE = re.compile(r"^CR\d{8}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}$")
 SIX_DIGIT_RUN = re.compile(r"(?<!\d)\d{6}(?!\d)")
@@ -49,6 +49,8 @@ def db_url(multi_db_url: str) -> str:
 
 def file(session: Session, number: str = "822100000000001", details: ChangeDetails = DETAILS, key: str | None = None,
          at: datetime = NOW, **kwargs):
+    """File as the conversation does: signed with a code first (bot.codes.signatures), then filed."""
+    signed(session, number, "conv-1", details, at)
     return file_change_request(session, merchant(session, number), details, key or new_idempotency_key(), "rest",
                                "conv-1", now=at, **kwargs)
 

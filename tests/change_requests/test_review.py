@@ -16,7 +16,7 @@ from bot.change_requests.review import Decision, NotAllowed, RejectionReason, Re
 from bot.db.models import AuditEvent, ChangeRequest, OutboundMessage, RequestStatus
 from bot.responses import response_text
 
-from domain_fixtures import DEMO_SECRETS, NOW, Outbox, merchant
+from domain_fixtures import DEMO_SECRETS, NOW, Outbox, merchant, signed
 
 ALL_PHOTOS = frozenset({Document.ID_FRONT, Document.ID_BACK, Document.CARD_FRONT})
 DETAILS = ChangeDetails(reason="原卡丢失", bank_code="ICBC", bank_name="中国工商银行",
@@ -34,8 +34,13 @@ def db_url(multi_db_url: str) -> str:
 
 def file(session: Session, number: str = MERCHANT_1, details: ChangeDetails = DETAILS, channel: str = "rest",
          conversation: str | None = "conv-1") -> ChangeRequest:
-    return file_change_request(session, merchant(session, number), details, new_idempotency_key(), channel,
-                               conversation, now=NOW).request
+    signed(session, number, conversation or "conv-unsigned", details, NOW)
+    request = file_change_request(session, merchant(session, number), details, new_idempotency_key(), channel,
+                                  conversation or "conv-unsigned", now=NOW).request
+    if conversation is None:  # as one filed outside a chat would be (an agent's)
+        request.conversation_id = None
+        session.commit()
+    return request
 
 
 def events(session: Session, request: ChangeRequest, action: str) -> list[AuditEvent]:

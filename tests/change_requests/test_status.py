@@ -10,7 +10,7 @@ from bot.db.models import AuditEvent, RequestStatus
 from bot.change_requests.filing import ChangeDetails, Document, file_change_request, new_idempotency_key
 from bot.change_requests.status import escalate_if_overdue, request_status
 
-from domain_fixtures import NOW, merchant
+from domain_fixtures import NOW, merchant, signed
 
 OVERDUE = "822100000000004"
 
@@ -53,6 +53,7 @@ def test_fresh_request_is_not_overdue_and_shows_missing_documents(demo: Session)
     details = ChangeDetails(reason="原卡丢失", bank_code="ICBC", bank_name="中国工商银行",
                             account_number="6222021000000000124", account_name="张伟",
                             documents=frozenset({Document.ID_FRONT}))
+    signed(demo, owner.merchant_number, "c", details, NOW)
     filed = file_change_request(demo, owner, details, new_idempotency_key(), "rest", "c", now=NOW).request
     view = request_status(demo, owner, now=NOW + timedelta(hours=1))
     assert view.reference == filed.reference and view.status is RequestStatus.AWAITING_DOCUMENTS

@@ -12,7 +12,7 @@ from bot.change_requests.filing import ChangeDetails, Document, new_idempotency_
 from bot.change_requests.submission import FilingRefused, document_list, needs_authorisation, submit_change
 from bot.db.models import ChangeRequest, RequestStatus
 
-from domain_fixtures import merchant
+from domain_fixtures import merchant, signed
 
 DETAILS = ChangeDetails(reason="原卡丢失", bank_code="ICBC", bank_name="中国工商银行",
                         account_number="6222021000000000124", account_name="张伟",
@@ -20,6 +20,7 @@ DETAILS = ChangeDetails(reason="原卡丢失", bank_code="ICBC", bank_name="中�
 
 
 def submit(session: Session, number: str = "822100000000001", details: ChangeDetails = DETAILS, key: str = ""):
+    signed(session, number, "conv-s", details)
     return submit_change(session, merchant(session, number), details, key or new_idempotency_key(), "rest", "conv-s")
 
 

@@ -18,7 +18,7 @@ from bot.db.models import AuditEvent, ChangeRequest, OutboundMessage, RequestSta
 from bot.responses import response_text
 
 from console.conftest import PASSWORD, csrf, signed_in
-from domain_fixtures import DEMO_SECRETS, Outbox, merchant
+from domain_fixtures import DEMO_SECRETS, Outbox, merchant, signed
 
 PHOTOS = frozenset({Document.ID_FRONT, Document.ID_BACK, Document.CARD_FRONT})
 CARD_1 = ChangeDetails(reason="原卡丢失", bank_code="ICBC", bank_name="中国工商银行",
@@ -43,6 +43,7 @@ def wang(app: Flask) -> FlaskClient:
 
 
 def file(session: Session, number: str, details: ChangeDetails, channel: str = "webchat") -> str:
+    signed(session, number, f"{channel}-{number}", details)
     return file_change_request(session, merchant(session, number), details, new_idempotency_key(), channel,
                                f"{channel}-{number}").request.reference
 

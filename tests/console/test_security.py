@@ -32,7 +32,7 @@ from bot.db.models import AuditEvent, ChangeRequest, Handoff, HandoffStatus, Req
 from console.app import create_app
 
 from console.conftest import CSRF, PASSWORD, csrf, hand_off, signed_in
-from domain_fixtures import DEMO_SECRETS, Outbox, merchant
+from domain_fixtures import DEMO_SECRETS, Outbox, merchant, signed
 
 # The routes anyone may reach: the login form, logging out (ends whatever session the cookie
 # names, or none), the home page (a redirect to the start page, which is guarded), static files.
@@ -65,6 +65,7 @@ def world(staff: Session) -> World:
     details = ChangeDetails(reason="原卡丢失", bank_code="ICBC", bank_name="中国工商银行", account_number=NEW_CARD,
                             account_name="张伟", holder_id_number=NEW_ID, opening_branch="上海分行营业部",
                             documents=frozenset({Document.ID_FRONT, Document.ID_BACK, Document.CARD_FRONT}))
+    signed(staff, "822100000000001", "webchat-822100000000001", details)
     request = file_change_request(staff, merchant(staff, "822100000000001"), details, new_idempotency_key(),
                                   "webchat", "webchat-822100000000001").request
     upload = documents.store_upload(staff, conversation_id="webchat-822100000000001", channel="webchat", data=PNG,
