@@ -3,13 +3,16 @@
 - one row per pushed message or event (`WeChatInboundMessage`): its unique key makes WeChat's
   retries and replays harmless, whichever worker they reach;
 - the access token (`WeChatAccessToken`), fetched once for all workers and renewed by one;
-- the OpenIDs of followers who identified as a merchant (`WeChatBinding`).
+- the OpenIDs of followers who identified as a merchant (`WeChatBinding`): a binding lasts
+  WECHAT_BINDING_DAYS (default 90) from the last code the follower entered, and ends when the
+  follower unsubscribes (`unbind_openid`); both ends are audited.
 
 Functions take a session and leave committing to the caller (`bot.db.engine.session_scope`),
 except `record_inbound`, which must roll back its own failed insert.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
@@ -18,7 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.db.models import Merchant, WeChatAccessToken, WeChatBinding, WeChatInboundMessage
+from bot.db.models import Merchant, WeChatAccessToken, WeChatBinding, WeChatInboundMessage, audit
 from bot.channel_trust import CONVERSATION_PREFIXES, WECHAT
 from bot.wechat.protocol import OPENID_PATTERN
 from bot.workdays import utcnow
@@ -29,7 +32,9 @@ class Outcome:
 
     REPLIED = "replied"  # the dialogue ran and its replies were sent (or it chose to stay silent)
     FAILED = "failed"  # something could not be done or sent; the log says what
-    IGNORED = "ignored"  # nothing to do (unsubscribe, menu events, ...)
+    IGNORED = "ignored"  # nothing to do (menu events, an unsubscribe without a binding, ...)
+    UNBOUND = "unbound"  # an unsubscribe that ended the follower's binding
+    LIMITED = "limited"  # over the follower's rate limit: told to send it again later, not processed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,27 +193,80 @@ def openid_from_conversation_id(conversation_id: str) -> Optional[str]:
     return openid if OPENID_PATTERN.match(openid) else None
 
 
-def bind_openid(session: Session, openid: str, merchant: Merchant) -> WeChatBinding:
+DEFAULT_BINDING_DAYS = 90
+
+
+def binding_max_age() -> timedelta:
+    """How long a binding vouches for a follower after the last code entered (WECHAT_BINDING_DAYS):
+    a phone lost or passed on with WeChat logged in stops speaking for the merchant by itself."""
+    value = os.environ.get("WECHAT_BINDING_DAYS", "").strip()
+    try:
+        days = int(value) if value else DEFAULT_BINDING_DAYS
+    except ValueError:
+        raise ValueError(f"WECHAT_BINDING_DAYS must be a whole number of days, not {value!r}")
+    if days < 1:
+        raise ValueError("WECHAT_BINDING_DAYS must be at least 1")
+    return timedelta(days=days)
+
+
+def bind_openid(session: Session, openid: str, merchant: Merchant, now: Optional[datetime] = None) -> WeChatBinding:
     """Remember that this follower identified as `merchant` (after a code sent to the registered
-    phone was entered). Idempotent; a follower who later identifies as another merchant is bound
-    to that one instead."""
+    phone was entered), for `binding_max_age()` from now: each new code renews it. A follower who
+    later identifies as another merchant is bound to that one instead. New bindings and changes
+    are audited; renewals are not (the code's own audit records them)."""
     if not OPENID_PATTERN.match(openid or ""):
         raise ValueError("not an OpenID")
+    now = now or utcnow()
     binding = session.execute(select(WeChatBinding).where(WeChatBinding.openid == openid)).scalar_one_or_none()
     if binding is None:
-        binding = WeChatBinding(openid=openid, merchant=merchant, bound_at=utcnow())
+        binding = WeChatBinding(openid=openid, merchant=merchant, bound_at=now)
         session.add(binding)
+        audit(session, f"merchant:{merchant.merchant_number}", "wechat.bound", merchant=merchant, occurred_at=now,
+              openid=openid)
     elif binding.merchant_id != merchant.id:
+        previous = binding.merchant
         binding.merchant = merchant
-        binding.bound_at = utcnow()
+        audit(session, f"merchant:{merchant.merchant_number}", "wechat.bound", merchant=merchant, occurred_at=now,
+              openid=openid, previous_merchant=previous.merchant_number if previous else None)
+    binding.bound_at = now
     session.flush()
     return binding
 
 
-def bound_merchant_number(session: Session, openid: str) -> Optional[str]:
-    """The merchant number this follower is bound to, if any."""
+def bound_merchant_number(session: Session, openid: str, now: Optional[datetime] = None) -> Optional[str]:
+    """The merchant number this follower is bound to, if the binding has not expired."""
+    since = (now or utcnow()) - binding_max_age()
     return session.execute(
         select(Merchant.merchant_number)
         .join(WeChatBinding, WeChatBinding.merchant_id == Merchant.id)
-        .where(WeChatBinding.openid == openid)
+        .where(WeChatBinding.openid == openid, WeChatBinding.bound_at > since)
     ).scalar_one_or_none()
+
+
+def unbind_openid(session: Session, openid: str, reason: str, now: Optional[datetime] = None) -> bool:
+    """End this follower's binding (they unsubscribed: `reason` "unsubscribe"); audited. False
+    when there was none. The follower identifies with a code again after subscribing again."""
+    binding = session.execute(select(WeChatBinding).where(WeChatBinding.openid == openid)).scalar_one_or_none()
+    if binding is None:
+        return False
+    merchant = binding.merchant
+    session.delete(binding)
+    audit(session, f"wechat:{openid}", "wechat.unbound", merchant=merchant, occurred_at=now or utcnow(),
+          openid=openid, reason=reason)
+    session.flush()
+    return True
+
+
+def forget_expired_bindings(session: Session, now: Optional[datetime] = None) -> int:
+    """Delete the bindings past `binding_max_age()` (they vouch for nobody already); audited one
+    by one; returns how many. `bot wechat prune` runs it."""
+    now = now or utcnow()
+    expired = session.execute(
+        select(WeChatBinding).where(WeChatBinding.bound_at <= now - binding_max_age())
+    ).scalars().all()
+    for binding in expired:
+        audit(session, "bot", "wechat.unbound", merchant=binding.merchant, occurred_at=now,
+              openid=binding.openid, reason="expired", bound_at=binding.bound_at.isoformat())
+        session.delete(binding)
+    session.flush()
+    return len(expired)

@@ -26,7 +26,11 @@ Guarantees, like the REST channel's (bot/rasa/channels/rest.py) and more:
   reply;
 - voice, video, location and links get an immediate polite reply asking the merchant to type;
   photos are stored as uploaded documents (`bot.change_requests.documents`);
-- a follower bound to a merchant (`bot.wechat.bind_openid`) is vouched for in the metadata;
+- a follower bound to a merchant (`bot.wechat.bind_openid`) is vouched for in the metadata,
+  until the binding expires (WECHAT_BINDING_DAYS) or the follower unsubscribes, which ends it;
+- more than RATE_LIMIT_SENDER_PER_MINUTE messages of one follower are answered at once, in the
+  passive reply, that the message was not processed and when to send it again
+  (`utter_rate_limited`). No limit per address: every push comes from WeChat's servers;
 - logs never hold message text (it may hold card or ID numbers), only types and outcomes.
 """
 from __future__ import annotations
@@ -49,12 +53,14 @@ from sanic.response import HTTPResponse
 from sqlalchemy.orm import sessionmaker
 
 from bot.agents.outbox import Outgoing
+from bot.rasa.channels.limits import rate_limited_text
 from bot.rasa.channels.outbox_delivery import OutboxPoller
 from bot.rasa.channels.rest import bound_message
 from bot.rasa.channels.safety_net import apology_for_silence, is_delivered_mark
 from bot.db.engine import in_session
 from bot.change_requests.documents import MAX_UPLOAD_BYTES, UploadRefused, upload_for_dialogue
 from bot.channel_trust import WECHAT, verified_metadata, wechat_conversation_id
+from bot.ratelimit import RateLimiter, channel_limiter
 from bot.responses import response_text
 from bot.wechat import protocol, store
 from bot.wechat.client import POOL_SIZE, MediaTooLarge, WeChatApiClient, WeChatApiError, WeChatUnavailable
@@ -85,8 +91,10 @@ class WeChatInput(InputChannel):
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WeChatInput":
         return cls(WeChatConfig.from_sources(os.environ, credentials))
 
-    def __init__(self, config: Optional[WeChatConfig] = None, sessions: Optional[sessionmaker] = None) -> None:
+    def __init__(self, config: Optional[WeChatConfig] = None, sessions: Optional[sessionmaker] = None,
+                 limiter: Optional[RateLimiter] = None) -> None:
         self.config = config or WeChatConfig.from_sources(os.environ)
+        self.limiter = limiter or channel_limiter()  # per follower (the sender limit only)
         self._sessions = sessions  # None: the configured database (tests pass their own)
         self._problem = self.config.problem()
         if self._problem:
@@ -212,8 +220,19 @@ class WeChatInput(InputChannel):
             logger.info("WeChat %s from %s is a retry or replay: ignored", message.msg_type, _short(message.openid))
             return response.text(SUCCESS)
 
+        if message.msg_type != "event":
+            wait_s = self.limiter.attempt(sender=message.openid)
+            if wait_s:
+                # Told at once, in the HTTP reply (WeChat waits 5 s): not processed, send again later.
+                await self._finish(message, Outcome.LIMITED)
+                return self._passive_text(message.openid, message.account, rate_limited_text(wait_s))
+
         if message.msg_type == "event":
-            if (message.event or "").lower() != "subscribe":
+            event = (message.event or "").lower()
+            if event == "unsubscribe":
+                await self._unsubscribed(message)
+                return response.text(SUCCESS)
+            if event != "subscribe":
                 await self._finish(message, Outcome.IGNORED)
                 return response.text(SUCCESS)
             self._in_background(message, self._converse(message, WELCOME_INTENT, on_new_message))
@@ -227,6 +246,18 @@ class WeChatInput(InputChannel):
             await self._finish(message, Outcome.REPLIED)
             return self._passive_text(message.openid, message.account, response_text("utter_please_type"))
         return response.text(SUCCESS)
+
+    async def _unsubscribed(self, message: InboundMessage) -> None:
+        """A follower who unsubscribes is no longer vouched for: the binding ends (audited). There
+        is nobody to answer (WeChat delivers nothing to a former follower)."""
+        try:
+            ended = await self._in_db(store.unbind_openid, message.openid, "unsubscribe")
+        except Exception as error:  # noqa: BLE001 - logged; WeChat's retry would be a duplicate
+            logger.error("WeChat: binding of %s not ended on unsubscribe: %s",
+                         _short(message.openid), type(error).__name__)
+            await self._finish(message, Outcome.FAILED)
+            return
+        await self._finish(message, Outcome.UNBOUND if ended else Outcome.IGNORED)
 
     def _passive_text(self, openid: str, account: str, text: str) -> HTTPResponse:
         reply = protocol.render_text_reply(openid, account, text)
