@@ -29,8 +29,8 @@ class Policy:
     max_attempts: int = 5  # wrong entries per challenge (and authenticator codes in a row) before the lock-out
     lock_duration: timedelta = timedelta(minutes=30)
     resend_interval: timedelta = timedelta(seconds=60)  # per phone and purpose
-    max_sends_per_hour: int = 5  # per phone, every purpose, rolling window
-    max_sends_per_day: int = 10  # per phone, every purpose, rolling 24 hours
+    max_sends_per_hour: int = 5  # per phone and budget (identification, signing), rolling window
+    max_sends_per_day: int = 10  # per phone and budget, rolling 24 hours
     # How recent the conversation's identification must be to enrol an authenticator.
     enrolment_window: timedelta = timedelta(minutes=30)
 

@@ -5,7 +5,8 @@ The rules, in the order `send_code` and `verify_code` apply them (numbers in `Po
 - the code goes to the merchant's registered phone, read from the database here: no function of
   this module takes a phone number;
 - no code while the merchant is locked out (`lockout`), sooner than the resend interval or beyond
-  the phone's hourly and daily limits (`send_limits`);
+  the phone's hourly and daily limits, identification and signing codes each their own
+  (`send_limits`);
 - each code is a new challenge (`challenges`), audited and committed, then handed to the gateway
   outside the transaction. A gateway failure deletes the challenge again and answers
   `NOT_DELIVERED`: nothing counts against the merchant. A delivery the gateway cannot confirm
@@ -105,7 +106,7 @@ def _send_refusal(
     wait = resend_wait(session, phone, purpose, now, policy)
     if wait is not None:
         return SendResult(Outcome.TOO_SOON, retry_after=wait)
-    wait = limit_wait(session, phone, now, policy)
+    wait = limit_wait(session, phone, purpose, now, policy)
     if wait is not None:
         return SendResult(Outcome.RATE_LIMITED, retry_after=wait)
     return None

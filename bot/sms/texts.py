@@ -8,6 +8,8 @@ is a change to register with the provider first. Registered form, with `#name#` 
   `【结算助手】您的验证码是#code#，5分钟内有效。您正在通过在线客服办理商户业务，请勿告诉他人。`
 - `code_text`, signing a change:
   `【结算助手】您的验证码是#code#，5分钟内有效。您正在将结算卡变更为#bank#尾号#last4#的账户，请勿告诉他人。`
+- `code_text`, enrolling an authenticator app:
+  `【结算助手】您的验证码是#code#，5分钟内有效。您正在为商户账户开启动态口令（绑定身份验证器），请勿告诉他人。`
 - `enrolment_notice_text`: `【结算助手】您的商户账户已开启动态口令验证。如非本人操作请立即致电#hotline#。`
 - `notice_text` (change filed), two templates, documents complete or missing:
   `【结算助手】已受理您的结算卡变更申请，编号#reference#，新卡#bank#尾号#last4#，预计#date#前完成审核。如非本人操作请立即致电#hotline#。`
@@ -68,8 +70,12 @@ def code_text(
     """
     brand = settings.brand()
     minutes = int(valid_for.total_seconds() // 60)
-    if VerificationPurpose(purpose) is VerificationPurpose.IDENTIFY:
+    purpose = VerificationPurpose(purpose)
+    if purpose is VerificationPurpose.IDENTIFY:
         doing = "您正在通过在线客服办理商户业务"
+    elif purpose is VerificationPurpose.ENROL:
+        # Says what the code allows: a second factor that may sign changes (after its first day).
+        doing = "您正在为商户账户开启动态口令（绑定身份验证器）"
     else:
         if change is None:
             raise ValueError("a signing code needs the change details")

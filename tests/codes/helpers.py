@@ -15,7 +15,7 @@ from bot.db.models import VerificationPurpose
 
 from domain_fixtures import NOW, Outbox, merchant
 
-IDENTIFY, SIGN = VerificationPurpose.IDENTIFY, VerificationPurpose.SIGN_CHANGE
+IDENTIFY, SIGN, ENROL = VerificationPurpose.IDENTIFY, VerificationPurpose.SIGN_CHANGE, VerificationPurpose.ENROL
 SIX_DIGIT_RUN = re.compile(r"(?<!\d)\d{6}(?!\d)")
 CONVERSATION = "conv-1"
 NEW_CARD = ChangeDetails(

@@ -1,5 +1,5 @@
 """How often a phone may get a code (bot.codes.send_limits): 60 s between sends of one purpose,
-5 an hour and 10 a day per phone, rolling windows, across sessions. Time is injected: nothing sleeps."""
+5 an hour and 10 a day per phone and budget (identification, signing), rolling windows, across sessions. Time is injected: nothing sleeps."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from bot.codes import Outcome
 
-from codes.helpers import IDENTIFY, NEW_CARD, SIGN, code_of, send, verify
+from codes.helpers import ENROL, IDENTIFY, NEW_CARD, SIGN, code_of, send, verify
 from domain_fixtures import NOW, Outbox
 
 
@@ -41,11 +41,26 @@ def test_at_most_five_sends_an_hour(demo: Session, outbox: Outbox) -> None:
     assert len(outbox.messages()) == 6
 
 
-def test_hourly_limit_counts_every_purpose_of_the_phone(demo: Session, outbox: Outbox) -> None:
+def test_identification_and_signing_codes_have_separate_budgets(demo: Session, outbox: Outbox) -> None:
+    # Anyone who types the merchant number can ask for identification codes: 10 of them must not
+    # use up the signing codes of the merchant (issue 12, finding 4).
+    times = [NOW + timedelta(minutes=61 * i) for i in range(10)]
+    assert all(send(demo, at=at).ok for at in times)
+    after = NOW + timedelta(minutes=61 * 10)
+    assert send(demo, at=after).outcome is Outcome.RATE_LIMITED
+    assert send(demo, purpose=SIGN, change=NEW_CARD, at=after).ok
+    # ... and the other way round, hour by hour.
+    for i in range(1, 5):
+        assert send(demo, purpose=SIGN, change=NEW_CARD, at=after + timedelta(seconds=61 * i)).ok
+    assert send(demo, purpose=SIGN, change=NEW_CARD, at=after + timedelta(minutes=10)).outcome is Outcome.RATE_LIMITED
+
+
+def test_enrolment_codes_share_the_identification_budget(demo: Session, outbox: Outbox) -> None:
     for i in range(5):
-        purpose, change = (IDENTIFY, None) if i % 2 else (SIGN, NEW_CARD)
-        assert send(demo, purpose=purpose, change=change, at=NOW + timedelta(seconds=61 * i)).ok
+        purpose = IDENTIFY if i % 2 else ENROL
+        assert send(demo, purpose=purpose, at=NOW + timedelta(seconds=61 * i)).ok
     assert send(demo, at=NOW + timedelta(minutes=10)).outcome is Outcome.RATE_LIMITED
+    assert send(demo, purpose=SIGN, change=NEW_CARD, at=NOW + timedelta(minutes=10)).ok
 
 
 def test_at_most_ten_sends_a_day(demo: Session, outbox: Outbox) -> None:

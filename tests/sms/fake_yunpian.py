@@ -43,6 +43,7 @@ APIKEY = "9b11127a9701975c734b8aee81ee3526"  # the example key of Yunpian's docu
 TEMPLATES = [
     "【结算助手】您的验证码是#code#，5分钟内有效。您正在通过在线客服办理商户业务，请勿告诉他人。",
     "【结算助手】您的验证码是#code#，5分钟内有效。您正在将结算卡变更为#bank#尾号#last4#的账户，请勿告诉他人。",
+    "【结算助手】您的验证码是#code#，5分钟内有效。您正在为商户账户开启动态口令（绑定身份验证器），请勿告诉他人。",
     "【结算助手】您的商户账户已开启动态口令验证。如非本人操作请立即致电#hotline#。",
 ]
 # ... and the notices of a change filed, with or without documents to add, and cancelled

@@ -85,6 +85,12 @@ def test_signing_sms_names_bank_and_last_four_only() -> None:
         code_text(SIGN, "771204", None, valid_for=FIVE_MINUTES)
 
 
+def test_enrolment_code_text_says_an_authenticator_is_being_added() -> None:
+    text = code_text(VerificationPurpose.ENROL, "493817", valid_for=FIVE_MINUTES)
+    assert text == "【结算助手】您的验证码是493817，5分钟内有效。您正在为商户账户开启动态口令（绑定身份验证器），请勿告诉他人。"
+    assert registered(text, TEMPLATES)
+
+
 def test_the_lifetime_is_said_in_minutes() -> None:
     assert "10分钟内有效" in code_text(IDENTIFY, "493817", valid_for=timedelta(minutes=10))
 
