@@ -3,7 +3,8 @@
 The key comes from `BOT_DATA_KEY` (a urlsafe base64 Fernet key; several keys separated by commas
 allow rotation: the first encrypts, all decrypt). Without it a development key is generated on first
 use at `var/secret.key` (mode 0600) and reused, so the demo works out of the box and deleting `var/`
-drops the key together with the data it protects.
+drops the key together with the data it protects. Outside development (`BOT_ENV`) a missing key is
+an error, never generated: bot.db.key_check proves at start that it is the key of the stored data.
 
 Fernet tokens are randomised: equal numbers give different ciphertexts, so encrypted columns cannot
 be searched; the `*_last4` columns next to them serve lookups and display.
@@ -68,6 +69,10 @@ def _build(keys: list[bytes], source: str) -> MultiFernet:
 def fernet() -> MultiFernet:
     """The cipher for the current configuration (environment key, else the development key file)."""
     env_value = os.environ.get(KEY_ENV, "").strip()
+    if not env_value and not settings.is_development():
+        # A key made up here would lock a second replica (or a fresh var/) out of the data, silently.
+        raise DataKeyError(f"{KEY_ENV} is not set: outside development the data key is never generated "
+                           "(set the key the data was written with)")
     source = f"env:{env_value}" if env_value else f"file:{key_file_path()}"
     cached = _cache.get(source)
     if cached is not None:

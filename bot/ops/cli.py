@@ -99,6 +99,34 @@ def _upgrade(url: str) -> None:
         upgrade(url)
     except CommandError as exc:
         raise CliError(f"migration failed: {redact(str(exc))}") from exc
+    _confirm_data_key(url)
+
+
+def _confirm_data_key(url: str) -> None:
+    """Write the data key's check (the first time) or prove the key decrypts it (bot.db.key_check).
+    A mismatch stops the command outside development; in development, where the key lives in var/
+    beside the database, it is only said."""
+    from bot.db import key_check
+
+    engine = make_engine(url)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            written = key_check.confirm(session, rotate=True) is key_check.KeyCheckOutcome.WRITTEN
+        if written and not settings.is_development():
+            print("Data key check written: `BOT_ENV=production bot serve` will start with this key only.")
+    except key_check.KeyMismatch as exc:
+        if not settings.is_development():
+            raise
+        print(f"bot: warning: {exc}", file=sys.stderr)
+    finally:
+        engine.dispose()
+
+
+def _development_only(command: str) -> None:
+    """Demo data sets are known to everyone (numbers, phones, ID numbers): never in production."""
+    if not settings.is_development():
+        raise CliError(f"`bot {command}` loads demo data, for development only (BOT_ENV is not "
+                       "development); use `bot db upgrade`")
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -112,6 +140,7 @@ def cmd_demo_seed(args: argparse.Namespace) -> int:
     from bot.ops.demo import seed
     from bot.ops.demo_accounts import describe, passwords_file, seed_demo_accounts
 
+    _development_only("demo seed")
     url = settings.database_url()
     _upgrade(url)
     engine = make_engine(url)
@@ -137,6 +166,7 @@ def cmd_demo_seed_load_test(args: argparse.Namespace) -> int:
 
     if args.count < 1 or args.start < 10 or args.start + args.count - 1 > 999:
         raise CliError("--start and --count must name load-test merchants 10-999")
+    _development_only("demo seed-load-test")
     url = settings.database_url()
     _upgrade(url)
     engine = make_engine(url)

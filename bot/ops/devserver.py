@@ -12,6 +12,9 @@ merchants carry on where they were once it is back. A child that dies 5 times wi
 is a fault to look at, not to hide: all are stopped and `bot serve` exits 1. `var/run/serve.json`
 always names the running children's pids.
 
+Outside development (`BOT_ENV=production`) nothing starts until every production setting is there
+(bot/ops/production.py: one line per missing one, exit code 2), and Rasa gets no `--cors "*"`.
+
 The console (`python -m console`, Flask on waitress) listens on `BOT_BIND_HOST` like the others,
 port `CONSOLE_PORT` (default 5080); in development the ready message names the demo accounts
 `bot demo seed` made (bot/ops/demo_accounts.py).
@@ -31,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from bot.ops import demo_accounts
-from bot.settings import PROJECT_ROOT, console_port, var_dir
+from bot.ops import demo_accounts, production
+from bot.settings import PROJECT_ROOT, console_port, is_development, var_dir
 
 READY_TIMEOUT_S = 240
 PR_SET_PDEATHSIG = 1
@@ -130,6 +133,16 @@ def api_token_arguments() -> List[str]:
     return ["--auth-token", token] if token else []
 
 
+def cors_arguments() -> List[str]:
+    """Which web pages' scripts may read Rasa's answers: any in development (`--cors "*"`); outside
+    it only the origins BOT_CORS_ORIGINS names, or none (the web chat page is served by Rasa
+    itself and needs no CORS), so no page opened on the machine reads a tracker."""
+    if is_development():
+        return ["--cors", "*"]
+    origins = production.cors_origins()
+    return ["--cors", *origins] if origins else []
+
+
 def build_children(args: argparse.Namespace) -> List[Child]:
     bin_dir = Path(sys.executable).parent
     logs = var_dir() / "logs"
@@ -146,7 +159,7 @@ def build_children(args: argparse.Namespace) -> List[Child]:
         name="Rasa server",
         command=[
             str(bin_dir / "rasa"), "run",
-            "--enable-api", "--cors", "*", "--interface", bind_host(),
+            "--enable-api", *cors_arguments(), "--interface", bind_host(),
             "--port", str(args.rasa_port),
             "--model", str(args.model),
             "--endpoints", str(args.endpoints),
@@ -194,6 +207,14 @@ class _Stop(Exception):
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    if not is_development():
+        refused = production.problems()  # before anything starts, the model is not even read
+        for problem in refused:
+            print(f"serve: {problem}", file=sys.stderr)
+        if refused:
+            print(f"serve: BOT_ENV={os.environ.get('BOT_ENV')}: not started, {len(refused)} setting(s) to fix "
+                  "(README, Production)", file=sys.stderr)
+            return 2
     if not args.model.exists():
         print(f"serve: no trained model at {args.model}; run `make run` (it trains when needed)",
               file=sys.stderr)

@@ -106,10 +106,14 @@ MOVED_GATEWAYS = {"bot.sms_yunpian:YunpianSmsGateway": "bot.sms.yunpian:YunpianS
 
 
 def gateway_from_env() -> SmsGateway:
-    """The configured gateway: `SMS_GATEWAY` unset or `outbox` -> `OutboxSmsGateway`; otherwise
-    `package.module:ClassName` of a provider class built with no arguments."""
+    """The configured gateway: `SMS_GATEWAY` unset or `outbox` -> `OutboxSmsGateway` (development
+    only: ValueError outside it); otherwise `package.module:ClassName` of a provider class built
+    with no arguments."""
     spec = os.environ.get(GATEWAY_ENV, "").strip()
     if not spec or spec == OUTBOX:
+        if not settings.is_development():
+            # Codes written to a file on the server reach no merchant, and anyone reading it.
+            raise ValueError(f"{GATEWAY_ENV} must name a real SMS provider outside development (not {OUTBOX!r})")
         return OutboxSmsGateway()
     spec = MOVED_GATEWAYS.get(spec, spec)
     module_name, _, class_name = spec.partition(":")

@@ -8,7 +8,8 @@ A JWT signed with HS256 and the shared secret `WEBCHAT_JWT_SECRET`:
 MAX_LIFETIME after `iat`, so a leaked link stops working within hours. Without the variable
 (development), a random secret is generated once into `<var_dir>/webchat_jwt.secret` and the page
 offers a demo login for the demo merchants; with it, the demo login is off unless
-`WEBCHAT_DEMO_LOGIN=1`.
+`WEBCHAT_DEMO_LOGIN=1`. Outside development (`BOT_ENV`) the variable is required and the demo
+login is always off.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import Optional
 import jwt
 
 from bot.channel_trust import is_merchant_number
-from bot.settings import var_dir
+from bot.settings import is_development, var_dir
 
 ALGORITHM = "HS256"
 MAX_LIFETIME = timedelta(hours=12)
@@ -54,6 +55,8 @@ def secret() -> str:
                 f"WEBCHAT_JWT_SECRET must be at least {MIN_SECRET_CHARS} characters"
             )
         return configured
+    if not is_development():
+        raise WebTokenConfigError("WEBCHAT_JWT_SECRET must be set outside development")
     return _development_secret(var_dir() / SECRET_FILE_NAME)
 
 
@@ -71,7 +74,10 @@ def _development_secret(path: Path) -> str:
 
 
 def demo_login_enabled() -> bool:
-    """Development (no configured secret) or explicitly allowed with WEBCHAT_DEMO_LOGIN=1."""
+    """Development only: without a configured secret, or explicitly allowed with WEBCHAT_DEMO_LOGIN=1.
+    Outside development (`BOT_ENV`) never, whatever WEBCHAT_DEMO_LOGIN says."""
+    if not is_development():
+        return False
     return configured_secret() is None or os.environ.get("WEBCHAT_DEMO_LOGIN") == "1"
 
 

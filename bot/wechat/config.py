@@ -7,7 +7,7 @@ credentials.yml as a fallback.
 | WECHAT_TOKEN | token | the "Token" of the account's server configuration; required |
 | WECHAT_APP_ID | app_id | AppID: for the access token, and the id inside encrypted messages |
 | WECHAT_APP_SECRET | app_secret | AppSecret: for the access token |
-| WECHAT_AES_KEY | aes_key | EncodingAESKey (43 characters): safe mode when set |
+| WECHAT_AES_KEY | aes_key | EncodingAESKey (43 characters): safe mode when set; required outside development |
 | WECHAT_API_BASE | api_base | default https://api.weixin.qq.com; tests use a fake on loopback |
 """
 from __future__ import annotations
@@ -16,6 +16,8 @@ import base64
 import binascii
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
+
+from bot import settings
 
 DEFAULT_API_BASE = "https://api.weixin.qq.com"
 
@@ -77,6 +79,9 @@ class WeChatConfig:
         """Why the channel cannot accept pushes with this configuration (for the log), or None."""
         if not self.token:
             return "WECHAT_TOKEN is not set"
+        if not self.aes_key and not settings.is_development():
+            # Plaintext mode signs the URL only: the body of a push could be anyone's.
+            return "WECHAT_AES_KEY is not set: plaintext mode (明文模式) is refused outside development, use safe mode"
         if self.aes_key:
             if not self.app_id:
                 return "WECHAT_AES_KEY is set but WECHAT_APP_ID is not (safe mode needs both)"

@@ -165,7 +165,8 @@ def test_demo_passwords_differ_between_installations(tmp_path: Path) -> None:
 
 
 def test_outside_development_no_demo_account_is_created(tmp_path: Path) -> None:
+    # Nor any demo merchant (issue 12): the demo data set is refused outside development.
     result = run(tmp_path, "demo", "seed", BOT_ENV="production")
-    assert result.returncode == 0 and "9 merchants" in result.stdout
+    assert result.returncode == 2 and "development only" in result.stderr and "bot db upgrade" in result.stderr
     assert "Console demo accounts" not in result.stdout
-    assert stored(tmp_path) == {} and not (tmp_path / "demo_accounts.json").exists()
+    assert not (tmp_path / "bot.db").exists() and not (tmp_path / "demo_accounts.json").exists()
