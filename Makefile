@@ -24,8 +24,8 @@ model: setup  ## train models/current.tar.gz when data, domain or config changed
 browser:  ## Debian's chromium for the browser tests (installed when missing)
 	@scripts/ensure-chromium.sh
 
-db: setup  ## migrate the database under var/, load the demo merchants and, in development, the demo console accounts (idempotent)
-	@$(VENV)/bin/bot demo seed
+db: setup  ## migrate the database under var/, and in development load the demo merchants and demo console accounts (idempotent)
+	@if [ "$${BOT_ENV:-development}" = development ]; then $(VENV)/bin/bot demo seed; else $(VENV)/bin/bot db upgrade; fi
 
 validate: setup  ## quick feedback for trainers: is the training data consistent?
 	@$(VENV)/bin/rasa data validate --domain domain.yml --data data
