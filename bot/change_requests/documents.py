@@ -1,7 +1,8 @@
 """Document photos and scans a merchant sends (web chat upload, WeChat image).
 
 `store_upload` accepts JPEG, PNG and PDF up to 5 MB, judged by the content (the first bytes),
-never by the file name or the client's content type. The file is stored Fernet-encrypted under
+never by the file name or the client's content type, within the merchant's daily quota
+(bot.change_requests.upload_quota). The file is stored Fernet-encrypted under
 `var/uploads/` with a random name: ID and card photos show the full numbers.
 
 The channel then hands the dialogue `upload_message(document)`, an intent message; the dialogue
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.crypto import fernet
 from bot.db.models import ChangeRequest, Merchant, MerchantKind, RequestStatus, UploadedDocument, audit
+from bot.change_requests import upload_quota
 from bot.change_requests.filing import Document
 from bot.settings import var_dir
 from bot.workdays import utcnow
@@ -44,11 +46,13 @@ OTHER_LABEL = "补充材料"
 
 
 class UploadRefused(Exception):
-    """The file was not accepted; `response` names the domain response that tells the merchant why."""
+    """The file was not accepted; `response` names the domain response that tells the merchant
+    why, `variables` fill it in."""
 
-    def __init__(self, response: str) -> None:
+    def __init__(self, response: str, **variables: str) -> None:
         super().__init__(response)
         self.response = response
+        self.variables = variables
 
 
 def uploads_dir() -> Path:
@@ -74,7 +78,8 @@ def document_kind(value: Optional[str]) -> Optional[Document]:
 
 def store_upload(session: Session, *, conversation_id: str, channel: str, data: bytes,
                  kind: Optional[str] = None) -> UploadedDocument:
-    """Check and store one file; raises UploadRefused (empty, too large, not JPEG/PNG/PDF)."""
+    """Check and store one file; raises UploadRefused (empty, too large, not JPEG/PNG/PDF, over
+    the merchant's daily quota)."""
     if not data:
         raise UploadRefused("utter_upload_empty")
     if len(data) > MAX_UPLOAD_BYTES:
@@ -82,6 +87,9 @@ def store_upload(session: Session, *, conversation_id: str, channel: str, data: 
     content_type = sniff_content_type(data)
     if content_type is None:
         raise UploadRefused("utter_upload_wrong_type")
+    over_quota = upload_quota.refusal(session, conversation_id, len(data))
+    if over_quota is not None:
+        raise UploadRefused(upload_quota.QUOTA_RESPONSE, **over_quota)
     stored_name = secrets.token_hex(16) + ".bin"
     (uploads_dir() / stored_name).write_bytes(fernet().encrypt(data))
     chosen = document_kind(kind)

@@ -149,3 +149,23 @@ def test_a_wrong_binding_period_is_refused(monkeypatch, value):
     monkeypatch.setenv("WECHAT_BINDING_DAYS", value)
     with pytest.raises(ValueError, match="WECHAT_BINDING_DAYS"):
         store.binding_max_age()
+
+
+# --- daily upload quota --------------------------------------------------------------------------
+
+
+async def test_a_photo_over_the_days_quota_is_explained_and_not_stored(make_config, sessions, fake_wechat,
+                                                                      plain_pusher, monkeypatch):
+    from bot.db.models import UploadedDocument
+
+    monkeypatch.setenv("UPLOAD_DAILY_MAX_FILES", "1")
+    fake_wechat.add_media("media-1", b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8)
+    dialogue = Dialogue(lambda message: [{"text": "已收到您上传的照片"}])
+    async with serving(WeChatInput(make_config(), sessions), dialogue) as endpoint:
+        await endpoint.push(plain_pusher, plain_pusher.image(OPENID, "media-1", msg_id=400))
+        await endpoint.push(plain_pusher, plain_pusher.image(OPENID, "media-1", msg_id=401))
+    assert fake_wechat.messages_to(OPENID) == [
+        "已收到您上传的照片", response_text("utter_upload_quota_reached", max_files="1", max_mb="50")]
+    assert len(dialogue.messages) == 1
+    with session_scope(sessions) as session:
+        assert len(session.execute(select(UploadedDocument)).scalars().all()) == 1

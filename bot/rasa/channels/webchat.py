@@ -271,7 +271,7 @@ class MountedWebChat:
         try:
             text = await receive_upload(request, webchat_conversation_id(merchant))
         except UploadNotAccepted as refusal:
-            return _error(refusal.status, refusal.error, refusal.response)
+            return _error(refusal.status, refusal.error, refusal.response, **refusal.variables)
         await self.run_turn(text, merchant)
         return response.json({"ok": True})
 
@@ -378,6 +378,7 @@ def _refusal(status: int, error: str) -> HTTPResponse:
     return response.json({"error": error}, status=status)
 
 
-def _error(status: int, error: str, response_name: str) -> HTTPResponse:
+def _error(status: int, error: str, response_name: str, **variables: str) -> HTTPResponse:
     """An error the page shows as it is: a code for the page, the domain's Chinese text for the merchant."""
-    return response.json({"ok": False, "error": error, "text": response_text(response_name)}, status=status)
+    return response.json({"ok": False, "error": error, "text": response_text(response_name, **variables)},
+                         status=status)

@@ -27,13 +27,15 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 class UploadNotAccepted(Exception):
-    """The upload is refused: `status` for HTTP, `error` for the page, `response` for the merchant."""
+    """The upload is refused: `status` for HTTP, `error` for the page, `response` (filled in with
+    `variables`) for the merchant."""
 
-    def __init__(self, status: int, error: str, response: str) -> None:
+    def __init__(self, status: int, error: str, response: str, **variables: str) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
         self.response = response
+        self.variables = variables
 
 
 def _too_large() -> UploadNotAccepted:
@@ -82,7 +84,7 @@ async def _store(form: UploadForm, conversation_id: str) -> str:
         return await in_session(None, documents.upload_for_dialogue, conversation_id, WEBCHAT,
                                 form.data, form.kind)
     except documents.UploadRefused as refusal:
-        raise UploadNotAccepted(400, "refused", refusal.response) from None
+        raise UploadNotAccepted(400, "refused", refusal.response, **refusal.variables) from None
     except Exception as error:  # noqa: BLE001 - an apology, never a stack trace
         logger.error("web chat upload failed: %s", type(error).__name__)
         raise UploadNotAccepted(500, "failed", "utter_technical_problem") from None

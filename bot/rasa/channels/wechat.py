@@ -347,7 +347,7 @@ class WeChatInput(InputChannel):
         try:
             uploaded = await self._in_db(upload_for_dialogue, conversation_id, WECHAT, data)
         except UploadRefused as refused:
-            await output.send_text_message(conversation_id, response_text(refused.response))
+            await output.send_text_message(conversation_id, response_text(refused.response, **refused.variables))
             return Outcome.REPLIED
         return await self._converse(message, uploaded, on_new_message)
 
