@@ -301,16 +301,20 @@ def cmd_agents_list(args: argparse.Namespace) -> int:
 
 def cmd_wechat_prune(args: argparse.Namespace) -> int:
     """Forget the records of WeChat pushes older than --hours (run daily, e.g. from cron): they
-    only serve to recognise WeChat's retries, which come within seconds."""
+    only serve to recognise WeChat's retries, which come within seconds. Also deletes the
+    followers' bindings past WECHAT_BINDING_DAYS (they vouch for nobody already; audited)."""
     from datetime import timedelta
 
-    from bot.wechat.store import forget_inbound
+    from bot.wechat.store import forget_expired_bindings, forget_inbound
 
     if args.hours < 1:
         raise CliError("--hours must be at least 1 (retries and replays are recognised by these records)")
     with _existing_session() as session:
         removed = forget_inbound(session, timedelta(hours=args.hours))
+        expired = forget_expired_bindings(session)
     print(f"removed {removed} WeChat push records older than {args.hours} h")
+    if expired:
+        print(f"removed {expired} expired WeChat bindings")
     return 0
 
 
