@@ -73,8 +73,10 @@ def channel_of(tracker: Tracker) -> str:
 
 def vouched_merchant_number(tracker: Tracker) -> Optional[str]:
     """The merchant the channel itself authenticated for this message (web chat portal token,
-    bound WeChat OpenID); None for channels that vouch for nobody, such as REST."""
-    return channel_trust.vouched_merchant_number(channel_of(tracker), (tracker.latest_message or {}).get("metadata"))
+    bound WeChat OpenID, outside development an authenticated REST caller in the merchant's own
+    conversation); None otherwise, e.g. an open REST conversation."""
+    return channel_trust.vouched_merchant_number(channel_of(tracker), (tracker.latest_message or {}).get("metadata"),
+                                                 tracker.sender_id)
 
 
 def is_identified(tracker: Tracker) -> bool:

@@ -1,20 +1,28 @@
 """Who a channel vouches for, and the conversation ids each channel owns.
 
 A channel that authenticated the merchant itself (the web chat's signed portal token, a WeChat
-OpenID bound after a verified code) puts the merchant number into the message metadata under
-VERIFIED_MERCHANT_KEY. The actions trust it only from those channels (TRUSTED_CHANNELS): the REST
-channel passes no metadata and may not use their conversation ids (`reserved_conversation_id`),
-so nobody can speak as, or read, a web or WeChat conversation through it.
+OpenID bound after a verified code, outside development a REST caller with the portal's token or
+a signed request naming the merchant) puts the merchant number into the message metadata under
+VERIFIED_MERCHANT_KEY. The actions trust it only from the web chat and WeChat (TRUSTED_CHANNELS),
+and from REST only in a conversation whose id the channel derived from that very merchant; the
+REST channel also drops the key from whatever metadata a client sends (`without_vouching`). A REST
+client may not use the conversation ids of the web chat, of WeChat, or of a merchant's
+authenticated REST conversations (`rest-<merchant number>-<sender>`): `reserved_conversation_id`.
+So nobody can speak as, or read, an authenticated conversation by knowing its id.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping, Optional
 
 VERIFIED_MERCHANT_KEY = "verified_merchant_number"
 WEBCHAT = "webchat"
 WECHAT = "wechat"
-TRUSTED_CHANNELS = (WEBCHAT, WECHAT)
+REST = "rest"
+TRUSTED_CHANNELS = (WEBCHAT, WECHAT)  # and REST, in a merchant's own conversations only
 CONVERSATION_PREFIXES = {WEBCHAT: "webchat-", WECHAT: "wechat-"}
+# A merchant's own REST conversations: `rest-<15-digit merchant number>-<the client's sender>`.
+_REST_MERCHANT_ID = re.compile(r"rest-[0-9]{15}-")
 
 
 def is_merchant_number(value: object) -> bool:
@@ -30,18 +38,41 @@ def wechat_conversation_id(openid: str) -> str:
     return CONVERSATION_PREFIXES[WECHAT] + openid
 
 
+def rest_conversation_id(merchant_number: str, sender: str) -> str:
+    """The conversation of `sender` for a REST caller authenticated as `merchant_number`: another
+    merchant, or an unauthenticated caller, using the same sender reaches a different one."""
+    return f"rest-{merchant_number}-{sender}"
+
+
 def reserved_conversation_id(conversation_id: str) -> bool:
-    """True for ids only the web chat or WeChat channel may use."""
-    return conversation_id.startswith(tuple(CONVERSATION_PREFIXES.values()))
+    """True for ids a client may not name itself: the web chat's, WeChat's and the merchants' own
+    REST conversations (the channel derives those from the authenticated merchant)."""
+    return (conversation_id.startswith(tuple(CONVERSATION_PREFIXES.values()))
+            or _REST_MERCHANT_ID.match(conversation_id) is not None)
 
 
 def verified_metadata(merchant_number: str) -> dict:
     return {VERIFIED_MERCHANT_KEY: merchant_number}
 
 
-def vouched_merchant_number(channel: Optional[str], metadata: Optional[Mapping[str, Any]]) -> Optional[str]:
-    """The merchant number a trusted channel vouched for in this message's metadata, if any."""
-    if channel not in TRUSTED_CHANNELS or not isinstance(metadata, Mapping):
+def without_vouching(metadata: Any) -> Optional[dict]:
+    """A client's metadata as a channel may pass it on: never with a merchant vouched for."""
+    if not isinstance(metadata, Mapping):
+        return None
+    return {key: value for key, value in metadata.items() if key != VERIFIED_MERCHANT_KEY}
+
+
+def vouched_merchant_number(channel: Optional[str], metadata: Optional[Mapping[str, Any]],
+                            conversation_id: Optional[str] = None) -> Optional[str]:
+    """The merchant number a trusted channel vouched for in this message's metadata, if any: the
+    web chat and WeChat in any of their conversations, REST in the merchant's own only."""
+    if not isinstance(metadata, Mapping):
         return None
     number = metadata.get(VERIFIED_MERCHANT_KEY)
-    return number if is_merchant_number(number) else None
+    if not is_merchant_number(number):
+        return None
+    if channel in TRUSTED_CHANNELS:
+        return number
+    if channel == REST and (conversation_id or "").startswith(rest_conversation_id(number, "")):
+        return number
+    return None

@@ -133,3 +133,15 @@ def test_enrolment_shows_a_qr_code_on_web_chat_and_the_secret_elsewhere(demo_db)
                                                          slots={"merchant_number": "822100000000002",
                                                                 "merchant_verified": True}))
     assert responses == ["utter_enrol_secret"]
+
+
+def test_an_authenticated_rest_caller_is_identified_in_the_merchants_own_conversation(demo_db):
+    # Outside development the REST channel vouches for the merchant its caller authenticated
+    # (bot.rasa.channels.rest_auth), in `rest-<merchant>-<sender>` only.
+    responses, events = _run(ActionStartChange(), _tracker("rest", verified_metadata("822100000000001"),
+                                                           sender="rest-822100000000001-m1"))
+    assert responses[0] == "utter_identified_by_channel"
+    assert _slot_events(events)["merchant_number"] == "822100000000001"
+    responses, events = _run(ActionStartChange(), _tracker("rest", verified_metadata("822100000000001"),
+                                                           sender="rest-822100000000002-m1"))
+    assert responses == [] and events[-1]["name"] == "identify_form"

@@ -18,7 +18,11 @@ Same URL (`/webhooks/rest/webhook`) and JSON as Rasa's standard `rest` channel, 
 - a body over REST_MAX_BODY_BYTES (64 KB) is refused with a 413 and `utter_request_too_large`
   before it is parsed; more than RATE_LIMIT_SENDER_PER_MINUTE messages of one sender, or
   RATE_LIMIT_IP_PER_MINUTE of one address, get a 429 (`Retry-After`) and `utter_rate_limited`,
-  unprocessed (bot.ratelimit, bot.rasa.channels.limits).
+  unprocessed (bot.ratelimit, bot.rasa.channels.limits);
+- outside development only a trusted caller is admitted (a request signed with REST_HMAC_SECRET, or
+  the portal's token), else 401 and `utter_unauthorized`; a merchant it authenticates gets
+  conversations of their own, `rest-<merchant number>-<sender>`, vouched for like the web chat's
+  (bot.rasa.channels.rest_auth); a client's metadata never vouches for anyone.
 """
 from __future__ import annotations
 
@@ -37,7 +41,8 @@ from bot.db.engine import in_session
 from bot.rasa.channels.limits import REST_MAX_BODY_BYTES, client_ip, rate_limited_text, read_capped_body, too_large_text
 from bot.rasa.channels.safety_net import apology_for_silence
 from bot.ratelimit import RateLimiter, channel_limiter
-from bot.channel_trust import reserved_conversation_id
+from bot.channel_trust import reserved_conversation_id, verified_metadata, without_vouching
+from bot.rasa.channels.rest_auth import Caller, Refused, RestGate
 from bot.responses import response_text
 from bot.settings import MAX_MESSAGE_CHARS
 
@@ -68,6 +73,7 @@ class BoundedRestInput(RestInput):
         self, on_new_message: Callable[[UserMessage], Awaitable[None]]
     ) -> Blueprint:
         webhook = Blueprint("bounded_rest_webhook", __name__)
+        gate = RestGate.from_env()  # outside development: fails at start without the token secret
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -78,6 +84,9 @@ class BoundedRestInput(RestInput):
             if await read_capped_body(request, REST_MAX_BODY_BYTES) is None:
                 return _reply(None, too_large_text(REST_MAX_BODY_BYTES), status=413)
             payload = json_body(request)
+            caller = gate.admit(request.headers, request.body or b"", payload)
+            if isinstance(caller, Refused):
+                return _refused(caller)
             sender = payload.get("sender") if payload is not None else None
             text = payload.get("message") if payload is not None else None
             if sender is None:
@@ -89,7 +98,10 @@ class BoundedRestInput(RestInput):
                 return _reply(None, response_text("utter_bad_request"), status=403)
             if not isinstance(text, str):
                 return _reply(sender, response_text("utter_bad_request"), status=400)
-            wait_s = self.limiter.attempt(sender=sender, ip=client_ip(request))
+            conversation_id = caller.conversation_id(sender)
+            if conversation_id is None:
+                return _reply(None, response_text("utter_bad_request"), status=400)
+            wait_s = self.limiter.attempt(sender=conversation_id, ip=client_ip(request))
             if wait_s:
                 reply = _reply(sender, rate_limited_text(wait_s), status=429)
                 reply.headers["Retry-After"] = str(wait_s)
@@ -99,9 +111,9 @@ class BoundedRestInput(RestInput):
             message = UserMessage(
                 bound_message(text),
                 collector,
-                sender,
+                conversation_id,
                 input_channel=self.name(),
-                metadata=self.get_metadata(request),
+                metadata=_metadata(caller, payload),
             )
             try:
                 await on_new_message(message)
@@ -115,7 +127,7 @@ class BoundedRestInput(RestInput):
                 replies = [_message(sender, response_text("utter_technical_problem"))]
             else:
                 replies = collector.messages or [_message(sender, apology_for_silence("REST"))]
-            return response.json(await waiting_messages(sender) + replies)
+            return response.json(_to_client(sender, await waiting_messages(conversation_id) + replies))
 
         return webhook
 
@@ -145,6 +157,28 @@ def _message(recipient: Optional[str], text: str, agent: Optional[str] = None) -
     if agent:
         message["agent"] = agent
     return message
+
+
+def _metadata(caller: Caller, payload: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The client's metadata, never vouching for anyone; the authenticated merchant, vouched for."""
+    metadata = without_vouching(payload.get("metadata") if payload else None)
+    if caller.merchant is None:
+        return metadata
+    return {**(metadata or {}), **verified_metadata(caller.merchant)}
+
+
+def _to_client(sender: str, messages: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Messages addressed as the client knows its conversation: its own `sender`."""
+    return [{**message, "recipient_id": sender} for message in messages]
+
+
+def _refused(refusal: Refused) -> HTTPResponse:
+    """Not admitted: the channel's JSON with the Chinese sentence, and a code for the developer."""
+    text = response_text("utter_unauthorized" if refusal.status == 401 else "utter_bad_request")
+    reply = response.json([{"recipient_id": None, "text": text, "error": refusal.error}], status=refusal.status)
+    if refusal.status == 401:
+        reply.headers["WWW-Authenticate"] = 'Bearer realm="rest"'
+    return reply
 
 
 def _reply(recipient: Optional[str], text: str, status: int = 200) -> HTTPResponse:
