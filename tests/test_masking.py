@@ -69,12 +69,40 @@ def test_redact_removes_long_numbers_from_any_text(before: str, number: str, aft
         ("卡号 6222 0210 0000 0000 124", "卡号 ****0124"),
         ("身份证61010319880214567X", "身份证****567X"),
         ("６２２２０２１０００００００００１２４", "****0124"),
-        ("手机13800000001，验证码 123456", "手机13800000001，验证码 123456"),
+        ("手机13800000001，验证码 123456", "手机****0001，验证码 123456"),
         ("申请 CR20261125-7Q4K", "申请 CR20261125-7Q4K"),
+        # Finding 5 of issue 12: every separator the validators accept inside a number.
+        ("卡号6222.0210.0000.0000.124", "卡号****0124"),
+        ("卡号 6222．0210．0000．0000．124 工行", "卡号 ****0124 工行"),
+        ("6222\u20140210\u20130000\u22120000\u2010124", "****0124"),
+        ("6222 \u3000 0210\t0000\xa00000 - 124", "****0124"),
+        ("身份证 610103.19880214.567 x", "身份证 ****567X"),
+        ("身份证６１０１０３１９８８０２１４５６７Ｘ", "身份证****567X"),
+        # Chinese digits, mixed with ASCII and full-width ones, spoken 幺 and 两.
+        ("卡号六二二二零二一零零零零零零零零零一二四", "卡号****0124"),
+        ("卡号六二二二 0210 〇〇〇〇 ００００ 一二四", "卡号****0124"),
+        ("手机幺三八 两零零零 零零零一", "手机****0001"),
+        ("电话 +86 138-0000-0001", "电话 +****0001"),
+        ("(0086)13800000001", "(****0001"),
+        # Short numbers stay, unless named as an account: dates, amounts, codes, hotlines.
+        ("2026-11-25 21:30 金额 1200.50 验证码 493817 热线 400-000-0000", None),
+        ("对公账号：12345678 到期 20261125", "对公账号：****5678 到期 20261125"),
+        ("一张卡三五天到账", None),
     ],
 )
-def test_redact(text: str, expected: str) -> None:
-    assert redact(text) == expected
+def test_redact(text: str, expected: str | None) -> None:
+    assert redact(text) == (text if expected is None else expected)
+
+
+def test_redact_keeps_the_numbers_asked_for() -> None:
+    assert redact("webchat-822100000000001 卡 6222021000000000124", keep=["822100000000001"]) == \
+        "webchat-822100000000001 卡 ****0124"
+
+
+def test_redact_reads_numbers_beyond_the_normalisation_window() -> None:
+    """normalize_digits transforms the first 2,000 characters only; log lines can be longer."""
+    text = "事" * 5000 + "卡号六二二二零二一零零零零零零零零零一二四" + "，" * 3000 + "６２２２０２１０００００００００１２４"
+    assert redact(text) == "事" * 5000 + "卡号****0124" + "，" * 3000 + "****0124"
 
 
 def test_logging_filter_masks_formatted_messages(caplog: pytest.LogCaptureFixture) -> None:

@@ -49,7 +49,8 @@ def test_only_masked_values_are_stored(demo: Session) -> None:
     context = result.handoff.context
     assert context["collected_values"]["card_number"] == "****0522"
     assert context["collected_values"]["id_number"] == "****6548"
-    assert context["collected_values"]["phone"] == "13900000000"  # phones stay usable for the agent
+    # Phone numbers too (issue 12): the agent sees the registered phone masked, like everywhere else.
+    assert context["collected_values"]["phone"] == "****0000"
     assert context["transcript"][0] == {"sender": "user", "text": "卡号****0522"}
     assert "****0522" in context["transcript"][2]["text"]
     assert context["transcript"][3]["text"] == "身份证****6548"
