@@ -4,7 +4,8 @@ change), check the code the merchant types, and tell which code a "resend" is fo
 The rules, in the order `send_code` and `verify_code` apply them (numbers in `Policy`):
 - the code goes to the merchant's registered phone, read from the database here: no function of
   this module takes a phone number;
-- no code while the merchant is locked out (`lockout`), sooner than the resend interval or beyond
+- no code while the merchant is locked out, nor an identification code to a conversation locked
+  out (`lockout`), sooner than the resend interval or beyond
   the phone's hourly and daily limits, identification and signing codes each their own
   (`send_limits`);
 - each code is a new challenge (`challenges`), audited and committed, then handed to the gateway
@@ -12,9 +13,10 @@ The rules, in the order `send_code` and `verify_code` apply them (numbers in `Po
   `NOT_DELIVERED`: nothing counts against the merchant. A delivery the gateway cannot confirm
   keeps it (see `_deliver`);
 - a typed code is checked against the conversation's latest challenge for the purpose: bound to
-  what it was sent for, valid 5 minutes, single use, compared in constant time. 5 wrong entries
-  lock the merchant out (`lockout`); a resend carries the wrong entries over, so resending does
-  not buy more guesses.
+  what it was sent for, valid 5 minutes, single use, compared in constant time. Every wrong code
+  counts, live or not: 5 wrong signing codes lock the merchant out, 5 wrong identification codes
+  the conversation (`lockout`: anyone may ask for those); a code is void after 5 wrong entries,
+  and a resend carries them over, so resending does not buy more guesses.
 
 Each function is one unit of work (`unit_of_work`).
 """
@@ -29,10 +31,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.codes.challenges import add_challenge, code_matches, hotp_code, is_bound_to, latest_challenge, new_secret
-from bot.codes.lockout import clear_wrong_codes, count_wrong_code, lock_out, locked_for, security_state
+from bot.codes.lockout import (
+    clear_conversation_wrong_codes, clear_wrong_codes, conversation_locked_for, conversation_wrong_codes,
+    count_conversation_wrong_code, count_wrong_code, locked_for, security_state,
+)
 from bot.codes.outcomes import Outcome, SendResult, VerifyResult
 from bot.codes.policy import DEFAULT_POLICY, Policy, typed_code
-from bot.codes.send_limits import limit_wait, resend_wait
+from bot.codes.send_limits import IDENTIFICATION, budget_of, limit_wait, resend_wait
 from bot.codes.unit_of_work import merchant_transaction, rolled_back_on_error
 from bot.db.models import Merchant, MerchantSecurity, VerificationChallenge, VerificationPurpose, audit
 from bot.sms.gateway import SmsGateway, delivery_unknown, gateway_from_env, mask_phone
@@ -74,7 +79,7 @@ def send_code(
     now = now or utcnow()
     with merchant_transaction(session, merchant.id):
         phone, number = _merchant_contact(session, merchant.id)
-        refusal = _send_refusal(session, merchant.id, phone, purpose, now, policy)
+        refusal = _send_refusal(session, merchant.id, phone, purpose, conversation_id, now, policy)
         if refusal is not None:
             session.rollback()
             return refusal
@@ -97,10 +102,13 @@ def _merchant_contact(session: Session, merchant_id: int) -> tuple[str, str]:
 
 
 def _send_refusal(
-    session: Session, merchant_id: int, phone: str, purpose: VerificationPurpose, now: datetime, policy: Policy
+    session: Session, merchant_id: int, phone: str, purpose: VerificationPurpose, conversation_id: str | None,
+    now: datetime, policy: Policy,
 ) -> SendResult | None:
     """LOCKED, TOO_SOON or RATE_LIMITED (checked in that order) when no code may go out now."""
     locked = locked_for(security_state(session, merchant_id), now)
+    if locked is None and budget_of(purpose) == IDENTIFICATION:
+        locked = conversation_locked_for(session, conversation_id, now, policy)
     if locked is not None:
         return SendResult(Outcome.LOCKED, retry_after=locked)
     wait = resend_wait(session, phone, purpose, now, policy)
@@ -250,51 +258,43 @@ def verify_code(
     """Check a code the merchant typed against the latest challenge of this conversation and purpose.
 
     Text that is not 6 digits (after normalising full-width and Chinese digits) is `wrong_code`
-    without counting as an attempt: it is a typo, not a guess.
+    without counting as an attempt: it is a typo, not a guess. Any 6 digits that do not verify
+    count, also when the code has expired or none is live (the answer says so): a signing code
+    towards the merchant's lock-out, an identification or enrolment code towards the
+    conversation's (`lockout`).
     """
     purpose = VerificationPurpose(purpose)
     now = now or utcnow()
     typed = typed_code(code)
+    anonymous = budget_of(purpose) == IDENTIFICATION
     with merchant_transaction(session, merchant.id):
         state = security_state(session, merchant.id)
-        locked = locked_for(state, now)
+        locked = conversation_locked_for(session, conversation_id, now, policy) if anonymous else None
+        locked = locked or locked_for(state, now)
         if locked is not None:
             session.rollback()
             return VerifyResult(Outcome.LOCKED, retry_after=locked)
         challenge = latest_challenge(session, merchant.id, purpose, conversation_id)
         refusal = _challenge_refusal(challenge, purpose, conversation_id, change, now, policy)
         if typed is None:
+            if refusal is None:
+                wrong = (conversation_wrong_codes(session, conversation_id, now, policy) if anonymous
+                         else state.wrong_codes if state is not None else 0)
+                refusal = VerifyResult(Outcome.WRONG_CODE, challenge_id=challenge.id,
+                                       attempts_left=policy.max_attempts - max(wrong, challenge.attempts))
             session.rollback()
-            return refusal or VerifyResult(Outcome.WRONG_CODE, challenge_id=challenge.id,
-                                           attempts_left=policy.max_attempts - _wrong_so_far(challenge, state, purpose))
+            return refusal
         owner = session.get(Merchant, merchant.id)
         if refusal is None and code_matches(challenge, typed):
             return _accept(session, owner, challenge, state, purpose, conversation_id, now)
-        if purpose is VerificationPurpose.SIGN_CHANGE:
+        tried = _one_more_on(None if refusal else challenge, purpose)
+        if anonymous:
+            counted = count_conversation_wrong_code(session, conversation_id, now, policy, merchant=owner, **tried)
+        else:
             # Counted even with no live code: the merchant's authenticator may be what is guessed.
             counted = count_wrong_code(session, owner, state or security_state(session, owner.id, create=True), now,
-                                       policy, **_one_more_on(None if refusal else challenge, conversation_id))
-            return refusal if refusal is not None and counted.outcome is not Outcome.LOCKED else counted
-        if refusal is not None:
-            session.rollback()
-            return refusal
-        return _count_wrong_entry(session, owner, challenge, state, purpose, conversation_id, now, policy)
-
-
-def _wrong_so_far(challenge: VerificationChallenge, state: MerchantSecurity | None, purpose: VerificationPurpose) -> int:
-    if purpose is VerificationPurpose.SIGN_CHANGE and state is not None:
-        return max(challenge.attempts, state.wrong_codes or 0)
-    return challenge.attempts
-
-
-def _one_more_on(challenge: VerificationChallenge | None, conversation_id: str | None) -> dict:
-    """A wrong signing code is one more wrong entry on the live SMS code tried, if any (it is void
-    after 5); what `count_wrong_code` then takes."""
-    if challenge is not None:
-        challenge.attempts += 1
-    return {"code_attempts": challenge.attempts if challenge is not None else 0,
-            "challenge_id": challenge.id if challenge is not None else None,
-            "purpose": VerificationPurpose.SIGN_CHANGE.value, "method": "sms", "conversation_id": conversation_id}
+                                       policy, conversation_id=conversation_id, **tried)
+        return refusal if refusal is not None and counted.outcome is not Outcome.LOCKED else counted
 
 
 def _challenge_refusal(
@@ -325,10 +325,12 @@ def _accept(
     conversation_id: str | None,
     now: datetime,
 ) -> VerifyResult:
-    """The right code: used up now (single use); a signing code ends the merchant's run of wrong
-    codes; audited; commits."""
+    """The right code: used up now (single use); it ends the run of wrong codes it was counted in
+    (the merchant's, or the conversation's); audited; commits."""
     challenge.used_at = now
-    if purpose is VerificationPurpose.SIGN_CHANGE:
+    if budget_of(purpose) == IDENTIFICATION:
+        clear_conversation_wrong_codes(session, conversation_id)
+    else:
         clear_wrong_codes(state)
     audit(session, f"merchant:{owner.merchant_number}", "verification.verified", merchant=owner,
           occurred_at=now, purpose=purpose.value, method="sms", challenge_id=challenge.id,
@@ -337,22 +339,11 @@ def _accept(
     return VerifyResult(Outcome.OK, challenge_id=challenge.id)
 
 
-def _count_wrong_entry(
-    session: Session,
-    owner: Merchant,
-    challenge: VerificationChallenge,
-    state: MerchantSecurity | None,
-    purpose: VerificationPurpose,
-    conversation_id: str | None,
-    now: datetime,
-    policy: Policy,
-) -> VerifyResult:
-    """A wrong code costs one attempt; the last one locks the merchant out; commits."""
-    challenge.attempts += 1
-    if challenge.attempts >= policy.max_attempts:
-        return lock_out(session, owner, state or security_state(session, owner.id, create=True), now, policy,
-                        purpose=purpose.value, method="sms", challenge_id=challenge.id,
-                        attempts=challenge.attempts, conversation_id=conversation_id)
-    attempts_left = policy.max_attempts - challenge.attempts
-    session.commit()
-    return VerifyResult(Outcome.WRONG_CODE, attempts_left=attempts_left, challenge_id=challenge.id)
+def _one_more_on(challenge: VerificationChallenge | None, purpose: VerificationPurpose) -> dict:
+    """A wrong code is one more wrong entry on the live code tried, if any (it is void after 5);
+    what the lock-out counters then take."""
+    if challenge is not None:
+        challenge.attempts += 1
+    return {"code_attempts": challenge.attempts if challenge is not None else 0,
+            "challenge_id": challenge.id if challenge is not None else None,
+            "purpose": purpose.value, "method": "sms"}
