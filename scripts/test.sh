@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 export SQLALCHEMY_SILENCE_UBER_WARNING=1
 # endpoints.yml names these; the test commands below don't start servers on them.
 export BOT_VAR_DIR="${BOT_VAR_DIR:-$PWD/var}" ACTION_SERVER_URL="${ACTION_SERVER_URL:-http://localhost:5055/webhook}"
+export ACTION_SERVER_SECRET="${ACTION_SERVER_SECRET:-no-action-server-in-these-commands}"
 reports=var/reports
 mkdir -p "$reports"
 

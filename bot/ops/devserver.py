@@ -18,6 +18,11 @@ Outside development (`BOT_ENV=production`) nothing starts until every production
 The console (`python -m console`, Flask on waitress) listens on `BOT_BIND_HOST` like the others,
 port `CONSOLE_PORT` (default 5080); in development the ready message names the demo accounts
 `bot demo seed` made (bot/ops/demo_accounts.py).
+
+The action server (`python -m bot.rasa.action_server`) is for Rasa only: it listens on
+`ACTION_BIND_HOST` (127.0.0.1 unless set), not `BOT_BIND_HOST`, and both get the same
+`ACTION_SERVER_SECRET`, drawn for the run when none is set (bot/ops/action_access.py). Listening
+elsewhere without a configured secret, nothing starts.
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from bot.ops import demo_accounts, production
+from bot.ops import action_access, demo_accounts, production
 from bot.settings import PROJECT_ROOT, console_port, is_development, var_dir
 
 READY_TIMEOUT_S = 240
@@ -115,13 +120,14 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
 
 
 def bind_host() -> str:
-    """Where both servers listen: this machine only, unless BOT_BIND_HOST says otherwise (e.g.
-    0.0.0.0 behind a reverse proxy that terminates TLS for the web chat and WeChat)."""
+    """Where the Rasa server and the console listen: this machine only, unless BOT_BIND_HOST says
+    otherwise (e.g. 0.0.0.0 behind a reverse proxy that terminates TLS for the web chat and WeChat).
+    Not the action server: ACTION_BIND_HOST (bot/ops/action_access.py)."""
     return os.environ.get("BOT_BIND_HOST", "127.0.0.1")
 
 
 def reach_host() -> str:
-    """How this machine reaches the servers (the action server URL Rasa calls, readiness checks)."""
+    """How this machine reaches the Rasa server and the console (readiness checks)."""
     host = bind_host()
     return "localhost" if host in ("0.0.0.0", "::", "127.0.0.1") else host
 
@@ -149,10 +155,10 @@ def build_children(args: argparse.Namespace) -> List[Child]:
     actions = Child(
         name="action server",
         command=[
-            str(bin_dir / "rasa"), "run", "actions",
-            "--actions", "actions", "--port", str(args.action_port),
+            sys.executable, "-m", "bot.rasa.action_server",
+            "--actions", "actions", "--host", action_access.bind_host(), "--port", str(args.action_port),
         ],
-        ready_url=f"http://{reach_host()}:{args.action_port}/health",
+        ready_url=f"http://{action_access.reach_host(action_access.bind_host())}:{args.action_port}/health",
         log_path=logs / "actions.log",
     )
     rasa = Child(
@@ -181,8 +187,10 @@ def build_children(args: argparse.Namespace) -> List[Child]:
 def child_environment(args: argparse.Namespace) -> Dict[str, str]:
     env = dict(os.environ)
     env["BOT_VAR_DIR"] = str(var_dir())
-    env["ACTION_SERVER_URL"] = f"http://{reach_host()}:{args.action_port}/webhook"
-    env["SANIC_HOST"] = bind_host()  # rasa_sdk's listening address
+    actions_host = action_access.bind_host()
+    env["ACTION_SERVER_URL"] = f"http://{action_access.reach_host(actions_host)}:{args.action_port}/webhook"
+    # Rasa sends it with every action call (endpoints.yml), the action server checks it.
+    env[action_access.SECRET_ENV] = action_access.secret_for_run(actions_host)
     # Where the console hands conversations back (bot.agents.handback): this Rasa server, unless
     # the operator names another address (a load balancer in front of several replicas).
     env.setdefault("RASA_URL", f"http://{reach_host()}:{args.rasa_port}")
@@ -218,6 +226,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.model.exists():
         print(f"serve: no trained model at {args.model}; run `make run` (it trains when needed)",
               file=sys.stderr)
+        return 2
+    unsafe = action_access.problem(action_access.bind_host(), action_access.configured_secret())
+    if unsafe is not None:
+        print(f"serve: action server {unsafe}", file=sys.stderr)
         return 2
     children = build_children(args)
     parent = os.getppid()
