@@ -30,7 +30,7 @@ from bot import settings
 from bot.db import crypto, key_check
 from bot.db.engine import display_url, make_engine, session_factory, session_scope, sqlite_path
 from bot.db.models import Merchant
-from bot.ops.demo import DEMO_MERCHANTS, LOAD_TEST_NAME
+from bot.ops.demo import DEMO_MERCHANTS
 from bot.sms import gateway
 from bot.webchat import portal_token
 from bot.wechat.config import WeChatConfig
@@ -38,6 +38,8 @@ from bot.wechat.config import WeChatConfig
 CORS_ENV = "BOT_CORS_ORIGINS"
 REST_SECRET_ENV = "REST_HMAC_SECRET"
 MIN_SECRET_CHARS = 32
+# The numbers of the demo and load-test merchants (bot.ops.demo): 822100000000001-999.
+DEMO_NUMBER_PREFIX = "822100000000"
 _WECHAT_KEYS = ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_AES_KEY")
 
 
@@ -110,11 +112,12 @@ def _key_problems(session) -> List[str]:
 
 
 def _has_demo_merchants(session) -> bool:
-    numbers = [merchant.number for merchant in DEMO_MERCHANTS]
+    """The demo's merchants or the load-test ones (`bot demo seed-load-test`): 822100000000NNN."""
     if not inspect(session.connection()).has_table(Merchant.__tablename__):
         return False
+    numbers = [merchant.number for merchant in DEMO_MERCHANTS]
     query = select(Merchant.id).where(or_(Merchant.merchant_number.in_(numbers),
-                                          Merchant.legal_person_name == LOAD_TEST_NAME)).limit(1)
+                                          Merchant.merchant_number.like(f"{DEMO_NUMBER_PREFIX}%"))).limit(1)
     return session.execute(query).first() is not None
 
 
