@@ -31,6 +31,13 @@ class Policy:
     resend_interval: timedelta = timedelta(seconds=60)  # per phone and purpose
     max_sends_per_hour: int = 5  # per phone and budget (identification, signing), rolling window
     max_sends_per_day: int = 10  # per phone and budget, rolling 24 hours
+    # Who asks (bot.codes.request_limits), per budget: one conversation (a REST sender, a WeChat
+    # follower, a web chat merchant) ...
+    max_requests_per_conversation_hour: int = 5
+    max_requests_per_conversation_day: int = 10
+    # ... and one client address (what the channel saw; a shop or an office behind one NAT).
+    max_requests_per_address_hour: int = 20
+    max_requests_per_address_day: int = 50
     # How recent the conversation's identification must be to enrol an authenticator.
     enrolment_window: timedelta = timedelta(minutes=30)
 
