@@ -234,3 +234,16 @@ def test_development_needs_none_of_it(var_dir: Path, monkeypatch, capsys) -> Non
     assert devserver.cors_arguments() == ["--cors", "*"]
     assert devserver.main(["--model", str(var_dir / "absent.tar.gz")]) == 2
     assert capsys.readouterr().err.startswith("serve: no trained model")  # no setting asked for
+
+
+def test_load_test_merchants_count_as_demo_data_a_namesake_does_not(production_env, monkeypatch) -> None:
+    from bot.ops.demo import _add_merchant, load_test_merchant
+
+    namesake = load_test_merchant(10).__class__(**{**load_test_merchant(10).__dict__, "number": "822199900000001"})
+    with session_scope(session_factory(production_env)) as session:
+        _add_merchant(session, namesake)  # a real merchant called 张伟, like the load-test ones
+    assert production.problems() == []
+    with session_scope(session_factory(production_env)) as session:
+        _add_merchant(session, load_test_merchant(10))
+    [line] = production.problems()
+    assert line.startswith("DATABASE_URL:") and "demo merchants" in line
