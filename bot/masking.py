@@ -34,7 +34,16 @@ import traceback
 import warnings
 from typing import Any, Collection
 
-from bot.validation.normalize import SEPARATORS, TEXT_MAX_CHARS, compact_number, normalize_digits, to_halfwidth
+from bot.validation.normalize import (
+    CHINESE_DIGITS,
+    SEPARATORS,
+    TEXT_MAX_CHARS,
+    VALUE_MAX_CHARS,
+    WEAK_CHINESE_DIGITS,
+    compact_number,
+    normalize_digits,
+    to_halfwidth,
+)
 
 MASK = "*"
 
@@ -50,7 +59,11 @@ _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _NAMED_BEFORE = re.compile(r"(?:卡号|账号|帐号|账户|帐户|身份证号?|证件号)码?\s*(?:是|为)?\s*:?\s*$")
 _NAME_WINDOW = 12
 # Characters that can be part of a number once normalised: where normalising long text may not cut.
-_NUMBER_CHARS = frozenset("0123456789〇零一二三四五六七八九两幺" + SEPARATORS + "()[]")
+_NUMBER_CHARS = frozenset("0123456789" + "".join(CHINESE_DIGITS) + "".join(WEAK_CHINESE_DIGITS) + SEPARATORS + "()[]")
+# A message that is nothing but a number: its Chinese digits all count, however few (`compact_number`).
+_BARE_NUMBER = re.compile("[" + re.escape("0123456789" + "".join(CHINESE_DIGITS) + "".join(WEAK_CHINESE_DIGITS)
+                          + SEPARATORS) + r"\s]+")
+_ALL_CHINESE_DIGITS = str.maketrans({**CHINESE_DIGITS, **WEAK_CHINESE_DIGITS})
 
 
 def _compact(value: str) -> str:
@@ -87,6 +100,9 @@ def mask_card_spaced(value: str) -> str:
 def _normalized(text: str) -> str:
     """`normalize_digits` over the whole text (it transforms only the first TEXT_MAX_CHARS
     characters): pieces cut where no number can run across the cut. Same length as `text`."""
+    if len(text) <= VALUE_MAX_CHARS:
+        normalized = normalize_digits(text)
+        return normalized.translate(_ALL_CHINESE_DIGITS) if _BARE_NUMBER.fullmatch(normalized) else normalized
     if len(text) <= TEXT_MAX_CHARS:
         return normalize_digits(text)
     pieces, start = [], 0
@@ -143,13 +159,17 @@ def redact_normalized(text: str) -> str:
     return redact(text)
 
 
-# JSON's escapes of non-ASCII characters (`\u516d` for 六): Rasa's structlog lines are JSON.
-_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+# JSON's escapes of non-ASCII characters (`\u516d` for 六, a surrogate pair for 𝟔): Rasa's
+# structlog lines are JSON.
+_JSON_ESCAPE = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})|\\u([0-9a-f]{4})", re.IGNORECASE)
 
 
 def _unescaped(match: re.Match) -> str:
-    code = int(match.group(1), 16)
-    # ASCII (quotes, backslashes, control characters) and surrogates stay escaped: the JSON stays valid.
+    if match.group(1):
+        high, low = int(match.group(1), 16), int(match.group(2), 16)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    code = int(match.group(3), 16)
+    # ASCII (quotes, backslashes, control characters) and lone surrogates stay escaped: the JSON stays valid.
     return chr(code) if code >= 0x80 and not 0xD800 <= code <= 0xDFFF else match.group()
 
 

@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 from waitress import serve
 
 from bot import settings
+from bot.masking import install_redaction
 from console import streams
 from console.app import create_app
 
@@ -30,6 +31,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("CONSOLE_THREADS", DEFAULT_THREADS)))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_redaction()  # numbers masked in whatever Flask, waitress and the console log
     app = create_app()
     # channel_timeout: an idle connection is closed after 2 minutes; the streams send a heartbeat
     # more often. ident: no server name and version in the headers. WAITRESS_OPTIONS: a closed

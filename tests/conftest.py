@@ -1,6 +1,10 @@
 """Fixtures shared by the whole suite: an isolated var/ directory and a migrated database in it."""
 from __future__ import annotations
 
+import logging
+import sys
+import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +14,23 @@ from sqlalchemy.orm import Session
 
 from bot.db.engine import make_engine, session_factory
 from bot.db.migrate import upgrade
+
+
+# The process-wide hooks as they are before any test imports `bot.rasa` or `actions`, which install
+# the log redaction (bot.masking.install_redaction) as the servers need it.
+_PLAIN_HOOKS = (logging.getLogRecordFactory(), warnings.showwarning, sys.excepthook, threading.excepthook)
+
+
+@pytest.fixture(autouse=True)
+def plain_logging() -> Iterator[None]:
+    """Each test sees what the code logs, not what the redaction would hide: the tests that check
+    that no number is logged check the code, and the redaction's own tests install it themselves."""
+    hooks = (logging.getLogRecordFactory(), warnings.showwarning, sys.excepthook, threading.excepthook)
+    logging.setLogRecordFactory(_PLAIN_HOOKS[0])
+    warnings.showwarning, sys.excepthook, threading.excepthook = _PLAIN_HOOKS[1:]
+    yield
+    logging.setLogRecordFactory(hooks[0])
+    warnings.showwarning, sys.excepthook, threading.excepthook = hooks[1:]
 
 
 @pytest.fixture

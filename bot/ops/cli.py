@@ -33,7 +33,7 @@ from bot import settings
 from bot.db.crypto import DataKeyError
 from bot.db.engine import display_url, make_engine, session_factory, session_scope, sqlite_path
 from bot.db.models import StaffRole
-from bot.masking import redact
+from bot.masking import install_redaction, redact
 
 EXIT_USAGE = 2
 MERCHANT_NUMBER = re.compile(r"[0-9]{15}")
@@ -332,8 +332,28 @@ def cmd_serve(argv: list[str]) -> int:
 # --- output ----------------------------------------------------------------------------------------
 
 
+def _masked(value: Any, keep: Sequence[str]) -> Any:
+    if isinstance(value, str):
+        return redact(value, keep=keep)
+    if isinstance(value, dict):
+        return {key: _masked(item, keep) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(item, keep) for item in value]
+    return value
+
+
+def _masked_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as printed: card, account, ID and phone numbers masked in every value, whatever a view
+    let through (a conversation id, free text); the merchant number stays, staff look merchants up by it."""
+    masked = []
+    for row in rows:
+        keep = [row["merchant_id"]] if isinstance(row.get("merchant_id"), str) else []
+        masked.append({key: value if key == "merchant_id" else _masked(value, keep) for key, value in row.items()})
+    return masked
+
+
 def _print_json(rows: list[dict[str, Any]]) -> None:
-    print(json.dumps(rows, ensure_ascii=False, indent=2))
+    print(json.dumps(_masked_rows(rows), ensure_ascii=False, indent=2))
 
 
 def _short_time(iso: str | None) -> str:
@@ -355,7 +375,7 @@ def _print_table(
     if not rows:
         print(empty)
         return
-    cells = [[title for title, _ in columns]] + [[str(get(row)) for _, get in columns] for row in rows]
+    cells = [[title for title, _ in columns]] + [[str(get(row)) for _, get in columns] for row in _masked_rows(rows)]
     widths = [max(_width(line[i]) for line in cells) for i in range(len(columns))]
     for line in cells:
         print("  ".join(_pad(cell, widths[i]) for i, cell in enumerate(line)).rstrip())
@@ -431,6 +451,7 @@ def _use_utf8_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (0, or 2 for a problem the user can fix)."""
+    install_redaction()  # whatever this process (bot serve's too) logs or warns: numbers masked
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv[:1] == ["serve"]:
