@@ -40,8 +40,12 @@ def test_parse_returns_faq_sub_intent(assistant):
 
 
 def test_over_long_message_gets_a_clear_chinese_answer(assistant):
-    text = _texts(assistant.say(_new_sender(), "我要换卡" * 25_000))
+    # 4,000 characters: far over MAX_MESSAGE_CHARS, within the 64 KB body (6 bytes each, escaped).
+    text = _texts(assistant.say(_new_sender(), "我要换卡" * 1_000))
     assert "太长" in text
+    # 100,000 characters: over the body cap, refused before parsing, in Chinese too.
+    status, replies = assistant.post("/webhooks/rest/webhook", {"sender": _new_sender(), "message": "我要换卡" * 25_000})
+    assert status == 413 and "太大" in _texts(replies)
 
 
 def test_parse_api_bounds_over_long_text(assistant):
