@@ -17,6 +17,7 @@ from sanic import Sanic
 from bot.rasa.channels.rest import BoundedRestInput
 from bot.responses import response_text
 from channels.test_rest import free_port
+from channels.test_rest_auth import production  # noqa: F401 - fixture: BOT_ENV=production with REST secrets
 
 _apps = itertools.count(1)
 
@@ -140,3 +141,17 @@ def test_a_forwarded_address_counts_only_behind_a_configured_proxy(monkeypatch):
     assert asyncio.run(scenario(0)) == [200, 200, 429]
     # ...but behind the proxy (SANIC_PROXIES_COUNT=1) each merchant's own address counts.
     assert asyncio.run(scenario(1)) == [200, 200, 200]
+
+
+def test_a_signing_backend_is_limited_per_conversation_not_per_address(monkeypatch, production):
+    from channels.test_rest_auth import Dialogue as AuthDialogue, bearer, body, exchange, signed
+
+    monkeypatch.setenv("RATE_LIMIT_SENDER_PER_MINUTE", "2")
+    monkeypatch.setenv("RATE_LIMIT_IP_PER_MINUTE", "3")
+    # The backend speaks for five users from one address: only each conversation's own limit counts.
+    answers = exchange(AuthDialogue(), *[signed(body(sender=f"u{n}")) for n in range(5)],
+                       signed(body(sender="u0")), signed(body(sender="u0")))
+    assert [status for status, _ in answers] == [200] * 6 + [429]
+    # Browsers with the portal's token are counted per address as ever.
+    answers = exchange(AuthDialogue(), *[bearer(body(sender=f"p{n}")) for n in range(4)])
+    assert [status for status, _ in answers] == [200, 200, 200, 429]

@@ -101,7 +101,9 @@ class BoundedRestInput(RestInput):
             conversation_id = caller.conversation_id(sender)
             if conversation_id is None:
                 return _reply(None, response_text("utter_bad_request"), status=400)
-            wait_s = self.limiter.attempt(sender=conversation_id, ip=client_ip(request))
+            # A signing backend speaks for many merchants from one address: counted per conversation.
+            address = None if caller.how == "signature" else client_ip(request)
+            wait_s = self.limiter.attempt(sender=conversation_id, ip=address)
             if wait_s:
                 reply = _reply(sender, rate_limited_text(wait_s), status=429)
                 reply.headers["Retry-After"] = str(wait_s)
