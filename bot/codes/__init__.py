@@ -25,7 +25,7 @@ Import the API from here (`from bot import codes`); the modules are how it is bu
 The SMS wording is in `bot.sms.texts` (the templates registered with the SMS provider).
 """
 from bot.codes.authenticator import (  # noqa: F401
-    Enrolment, NotVerified, confirm_enrolment, start_enrolment, totp_enabled, verify_totp,
+    Enrolment, NotVerified, authenticator_signs, confirm_enrolment, start_enrolment, totp_enabled, verify_totp,
 )
 from bot.codes.identification import send_identification_code, verify_identification_code  # noqa: F401
 from bot.codes.lockout import lock_remaining  # noqa: F401
@@ -37,7 +37,7 @@ from bot.codes.sms_codes import pending_purpose, send_code, verify_code  # noqa:
 
 __all__ = [
     "DEFAULT_POLICY", "Enrolment", "NotVerified", "Outcome", "Policy", "Requester", "SendResult", "VerifyResult",
-    "admit_request", "send_identification_code", "verify_identification_code",
+    "admit_request", "authenticator_signs", "send_identification_code", "verify_identification_code",
     "confirm_enrolment", "lock_remaining", "pending_purpose", "send_code", "start_enrolment", "totp_enabled",
     "verify_code", "verify_signing_code", "verify_totp",
 ]

@@ -1,10 +1,17 @@
 """The authenticator app (TOTP, `enable_2fa`): enrolment, and its codes, which may sign a change
 instead of an SMS code (`bot.codes.signing`).
 
-- Enrolling needs an identification code verified in this conversation within
-  `Policy.enrolment_window` (30 min), and no lock-out: adding a second factor is itself a change
-  that needs the registered phone. `start_enrolment` draws the secret (shown as a QR code or as
-  text), `confirm_enrolment` with the app's first code enables it and notifies the registered phone.
+- Enrolling needs a fresh SMS code sent for that (purpose `enrol`, its SMS says an authenticator
+  is being added) and verified in this conversation within `Policy.enrolment_window` (5 min), and
+  no lock-out: adding a second factor is itself a change that needs the registered phone, now, not
+  an identification earlier in the conversation (a second client that took over a verified
+  conversation must not enrol its own authenticator). `start_enrolment` draws the secret (shown
+  as a QR code or as text), `confirm_enrolment` with the app's first code enables it and notifies
+  the registered phone.
+- A new authenticator may not sign a change for `Policy.authenticator_signs_after` (24 hours):
+  the notice gives the merchant a day to object should it not be theirs. Meanwhile the SMS code
+  signs (`authenticator_signs` says which to ask for), and the new authenticator's right code is
+  answered AUTHENTICATOR_TOO_NEW, not counted as wrong.
 - Codes: 30 s steps, one step of clock drift accepted either way, each step accepted once (a
   replay is `expired`), compared in constant time. Wrong codes count towards the same lock-out as
   SMS codes (`lockout.count_wrong_code`): 5 wrong codes in a row, any mix, lock the merchant out
@@ -25,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from bot import settings
 from bot.codes.lockout import clear_wrong_codes, count_wrong_code, locked_for, security_state
-from bot.codes.outcomes import Outcome, VerifyResult
+from bot.codes.outcomes import Outcome, VerifyResult, seconds_until
 from bot.codes.policy import CODE_DIGITS, DEFAULT_POLICY, Policy, typed_code
 from bot.codes.unit_of_work import merchant_transaction
 from bot.db.models import Merchant, MerchantSecurity, VerificationChallenge, VerificationPurpose, audit
@@ -35,15 +42,15 @@ from bot.workdays import utcnow
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Enrolment", "NotVerified", "totp_enabled", "start_enrolment", "confirm_enrolment", "verify_totp",
-           "accept_authenticator_code"]
+__all__ = ["Enrolment", "NotVerified", "totp_enabled", "authenticator_signs", "start_enrolment", "confirm_enrolment",
+           "verify_totp", "accept_authenticator_code", "too_new_to_sign"]
 
 TOTP_VALID_WINDOW = 1  # steps of clock drift accepted either way (30 s each)
 
 
 class NotVerified(Exception):
-    """Enrolling an authenticator needs an identification code verified in this conversation
-    within `Policy.enrolment_window`, and no lock-out."""
+    """Enrolling an authenticator needs an enrolment code verified in this conversation within
+    `Policy.enrolment_window`, and no lock-out."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,23 @@ def totp_enabled(session: Session, merchant: Merchant) -> bool:
     return state is not None and state.totp_secret is not None
 
 
+def authenticator_signs(session: Session, merchant: Merchant, now: datetime | None = None,
+                        policy: Policy = DEFAULT_POLICY) -> bool:
+    """The merchant's authenticator may sign a change now (enabled, and for long enough): the
+    signing step offers it; otherwise it asks for the SMS code only."""
+    return _signing_wait(security_state(session, merchant.id), now or utcnow(), policy) == 0
+
+
+def _signing_wait(state: MerchantSecurity | None, now: datetime, policy: Policy) -> int | None:
+    """Seconds until the authenticator may sign (0: it may now), None without one."""
+    if state is None or state.totp_secret is None:
+        return None
+    if state.totp_enabled_at is None:  # enabled before the enabling time was kept: long ago
+        return 0
+    signs_from = state.totp_enabled_at + policy.authenticator_signs_after
+    return 0 if signs_from <= now else seconds_until(signs_from, now)
+
+
 # --- enrolment -----------------------------------------------------------------------------------
 
 
@@ -73,17 +97,17 @@ def start_enrolment(
 ) -> Enrolment:
     """Begin enrolling an authenticator app; `confirm_enrolment` with its first code finishes.
 
-    Raises NotVerified unless an identification code was verified in this conversation within the
-    last `policy.enrolment_window` (also on web chat, where the portal session names the merchant:
+    Raises NotVerified unless an enrolment code was verified in this conversation within the last
+    `policy.enrolment_window` (also on web chat, where the portal session names the merchant:
     adding a second factor is itself a change that needs the registered phone).
     """
     now = now or utcnow()
     with merchant_transaction(session, merchant.id):
         state = security_state(session, merchant.id, create=True)
-        identified = _identified_recently(session, merchant.id, conversation_id, now, policy)
-        if not identified or locked_for(state, now) is not None:
+        verified = _enrolment_code_verified(session, merchant.id, conversation_id, now, policy)
+        if not verified or locked_for(state, now) is not None:
             session.rollback()
-            raise NotVerified("verify an identification code in this conversation first")
+            raise NotVerified("verify an enrolment code in this conversation first")
         secret = pyotp.random_base32()
         state.totp_pending_secret = secret
         replaces = state.totp_secret is not None
@@ -97,15 +121,15 @@ def start_enrolment(
     return Enrolment(secret=secret, provisioning_uri=uri, replaces_existing=replaces)
 
 
-def _identified_recently(
+def _enrolment_code_verified(
     session: Session, merchant_id: int, conversation_id: str | None, now: datetime, policy: Policy
 ) -> bool:
-    """An identification code of this conversation was verified within the enrolment window."""
+    """An enrolment code of this conversation was verified within the enrolment window."""
     return session.execute(
         select(VerificationChallenge.id)
         .where(
             VerificationChallenge.merchant_id == merchant_id,
-            VerificationChallenge.purpose == VerificationPurpose.IDENTIFY,
+            VerificationChallenge.purpose == VerificationPurpose.ENROL,
             VerificationChallenge.conversation_id == conversation_id,
             VerificationChallenge.used_at >= now - policy.enrolment_window,
         )
@@ -209,14 +233,15 @@ def verify_totp(
 
 
 def accept_authenticator_code(
-    session: Session, merchant: Merchant, typed: str, conversation_id: str | None, now: datetime
+    session: Session, merchant: Merchant, typed: str, conversation_id: str | None, now: datetime,
+    policy: Policy = DEFAULT_POLICY,
 ) -> bool:
-    """Accept `typed` (6 digits) as a signing code when it is the merchant's current, unused
-    authenticator code; anything else (no authenticator, locked, no match) is False and costs
-    nothing here: `verify_signing_code` then judges it as an SMS code."""
+    """Accept `typed` (6 digits) as a signing code when it is the current, unused code of an
+    authenticator that may sign (`authenticator_signs`); anything else (no authenticator, a new
+    one, locked, no match) is False and costs nothing here: `verify_signing_code` then judges it."""
     with merchant_transaction(session, merchant.id):
         state = security_state(session, merchant.id)
-        if state is None or state.totp_secret is None or locked_for(state, now) is not None:
+        if _signing_wait(state, now, policy) != 0 or locked_for(state, now) is not None:
             session.rollback()
             return False
         step, _ = _matching_step(state.totp_secret, typed, now, state.totp_last_step)
@@ -226,6 +251,22 @@ def accept_authenticator_code(
         _accept(session, session.get(Merchant, merchant.id), state, step, now, VerificationPurpose.SIGN_CHANGE,
                 conversation_id)
         return True
+
+
+def too_new_to_sign(
+    session: Session, merchant: Merchant, typed: str, now: datetime, policy: Policy = DEFAULT_POLICY
+) -> VerifyResult | None:
+    """AUTHENTICATOR_TOO_NEW (with the seconds until it may sign) when `typed` is the current code
+    of an authenticator that may not sign yet; else None. Reads only: a right code is no guess."""
+    state = security_state(session, merchant.id)
+    wait = _signing_wait(state, now, policy)
+    session.rollback()
+    if not wait or locked_for(state, now) is not None:
+        return None
+    step, replayed = _matching_step(state.totp_secret, typed, now, state.totp_last_step)
+    if step is None and not replayed:
+        return None
+    return VerifyResult(Outcome.AUTHENTICATOR_TOO_NEW, retry_after=wait)
 
 
 def _matching_step(secret: str, code: str, now: datetime, last_step: int | None) -> tuple[int | None, bool]:

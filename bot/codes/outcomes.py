@@ -25,6 +25,9 @@ class Outcome(str, enum.Enum):
     # The SMS gateway refused or failed: no code went out and nothing counts against the merchant
     # (no challenge, no resend wait, no limit used), so "resend" may be asked for at once.
     NOT_DELIVERED = "not_delivered"
+    # The code of an authenticator enabled less than `Policy.authenticator_signs_after` ago: right,
+    # but it may not sign yet (retry_after: seconds until it may); the SMS code signs meanwhile.
+    AUTHENTICATOR_TOO_NEW = "authenticator_too_new"
 
     @property
     def ok(self) -> bool:

@@ -38,8 +38,12 @@ class Policy:
     # ... and one client address (what the channel saw; a shop or an office behind one NAT).
     max_requests_per_address_hour: int = 20
     max_requests_per_address_day: int = 50
-    # How recent the conversation's identification must be to enrol an authenticator.
-    enrolment_window: timedelta = timedelta(minutes=30)
+    # How recently an enrolment code (sent for that, bot.codes.authenticator) must have been verified
+    # in the conversation to enrol an authenticator ...
+    enrolment_window: timedelta = timedelta(minutes=5)
+    # ... and how long a new authenticator waits before it may sign a change (the SMS code still
+    # can): a day for the merchant to see the enrolment notice on the registered phone.
+    authenticator_signs_after: timedelta = timedelta(hours=24)
 
 
 DEFAULT_POLICY = Policy()

@@ -3,7 +3,9 @@ who enabled an authenticator app, its current code instead (`authenticator`).
 
 One entry field, two kinds of code: an authenticator code is accepted only when it matches (each
 once); anything else is judged, and counted, as an SMS code, so a wrong code costs one attempt
-whichever the merchant meant, and trying both kinds does not double the guesses.
+whichever the merchant meant, and trying both kinds does not double the guesses. It counts
+whether or not an SMS code is live (`lockout`). An authenticator enabled less than a day ago
+does not sign: its right code is answered AUTHENTICATOR_TOO_NEW and the SMS code is asked for.
 
 A right code records the signature of these change details in this conversation
 (`bot.codes.signatures`): filing requires it, whatever the conversation's slots say. It is written
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from bot.codes.authenticator import accept_authenticator_code
+from bot.codes.authenticator import accept_authenticator_code, too_new_to_sign
 from bot.codes.outcomes import Outcome, VerifyResult
 from bot.codes.policy import DEFAULT_POLICY, Policy, typed_code
 from bot.codes.signatures import sign_change
@@ -46,7 +48,10 @@ def verify_signing_code(
     the signature filing needs (none without `change` or a conversation)."""
     now = now or utcnow()
     typed = typed_code(code)
-    if typed is not None and accept_authenticator_code(session, merchant, typed, conversation_id, now):
+    too_new = too_new_to_sign(session, merchant, typed, now, policy) if typed is not None else None
+    if too_new is not None:  # right, but a new authenticator may not sign for its first day
+        return too_new
+    if typed is not None and accept_authenticator_code(session, merchant, typed, conversation_id, now, policy):
         return _signed(session, merchant, conversation_id, change, "totp", now, VerifyResult(Outcome.OK))
     result = verify_code(session, merchant, VerificationPurpose.SIGN_CHANGE, code, conversation_id=conversation_id,
                          change=change, now=now, policy=policy)

@@ -53,9 +53,9 @@ def wrong(code: str) -> str:
 
 
 def enrol(session: Session, outbox: Outbox, at: datetime = NOW) -> str:
-    """Identify by SMS, then enrol an authenticator for merchant 822100000000001: its secret."""
-    send(session, at=at)
-    assert verify(session, code_of(outbox.last()), at=at).ok
+    """An enrolment code by SMS, then enrol an authenticator for merchant 822100000000001: its secret."""
+    send(session, purpose=ENROL, at=at)
+    assert verify(session, code_of(outbox.last()), purpose=ENROL, at=at).ok
     enrolment = start_enrolment(session, merchant(session, "822100000000001"), conversation_id=CONVERSATION, now=at)
     assert enrolment.provisioning_uri.startswith("otpauth://totp/")
     assert "822100000000001" in enrolment.provisioning_uri and "issuer=" in enrolment.provisioning_uri

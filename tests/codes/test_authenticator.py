@@ -1,5 +1,6 @@
-"""The authenticator app (bot.codes.authenticator): enrolment after an identification in the same
-conversation, each code once, wrong codes towards the same lock-out. Time is injected."""
+"""The authenticator app (bot.codes.authenticator): enrolment after a fresh enrolment code of the same
+conversation, each code once, wrong codes towards the same lock-out, no signing in its first 24
+hours. Time is injected."""
 from __future__ import annotations
 
 import logging
@@ -10,26 +11,34 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from bot.codes import NotVerified, Outcome, confirm_enrolment, start_enrolment, totp_enabled, verify_totp
+from bot.codes import (
+    NotVerified, Outcome, authenticator_signs, confirm_enrolment, start_enrolment, totp_enabled, verify_signing_code,
+    verify_totp,
+)
 from bot.db.models import AuditEvent, MerchantSecurity
 
-from codes.helpers import CONVERSATION, SIX_DIGIT_RUN, code_of, enrol, send, verify, wrong
+from codes.helpers import CONVERSATION, ENROL, NEW_CARD, SIGN, SIX_DIGIT_RUN, code_of, enrol, send, verify, wrong
 from domain_fixtures import NOW, Outbox, merchant
 
 
-def test_enrolment_needs_a_verified_identification_in_the_conversation(demo: Session, outbox: Outbox) -> None:
+def test_enrolment_needs_a_fresh_enrolment_code_of_the_conversation(demo: Session, outbox: Outbox) -> None:
     owner = merchant(demo, "822100000000001")
     with pytest.raises(NotVerified):
         start_enrolment(demo, owner, conversation_id=CONVERSATION, now=NOW)
     send(demo)
-    with pytest.raises(NotVerified):  # sent, not verified
-        start_enrolment(demo, owner, conversation_id=CONVERSATION, now=NOW)
     assert verify(demo, code_of(outbox.last())).ok
+    with pytest.raises(NotVerified):  # identified, but no code was verified for the enrolment
+        start_enrolment(demo, owner, conversation_id=CONVERSATION, now=NOW)
+    at = NOW + timedelta(minutes=1)
+    send(demo, purpose=ENROL, at=at)
+    with pytest.raises(NotVerified):  # sent, not verified
+        start_enrolment(demo, owner, conversation_id=CONVERSATION, now=at)
+    assert verify(demo, code_of(outbox.last()), purpose=ENROL, at=at).ok
     with pytest.raises(NotVerified):  # another conversation
-        start_enrolment(demo, owner, conversation_id="other", now=NOW)
-    with pytest.raises(NotVerified):  # too long ago
-        start_enrolment(demo, owner, conversation_id=CONVERSATION, now=NOW + timedelta(minutes=31))
-    assert start_enrolment(demo, owner, conversation_id=CONVERSATION, now=NOW + timedelta(minutes=29)).secret
+        start_enrolment(demo, owner, conversation_id="other", now=at)
+    with pytest.raises(NotVerified):  # no longer fresh
+        start_enrolment(demo, owner, conversation_id=CONVERSATION, now=at + timedelta(minutes=5, seconds=1))
+    assert start_enrolment(demo, owner, conversation_id=CONVERSATION, now=at + timedelta(minutes=5)).secret
 
 
 def test_enrolled_authenticator_signs_once_per_code(demo: Session, outbox: Outbox) -> None:
@@ -56,6 +65,8 @@ def test_a_second_enrolment_replaces_the_first(demo: Session, outbox: Outbox) ->
     first = enrol(demo, outbox)
     owner = merchant(demo, "822100000000001")
     at = NOW + timedelta(minutes=5)
+    send(demo, purpose=ENROL, at=at)
+    assert verify(demo, code_of(outbox.last()), purpose=ENROL, at=at).ok
     enrolment = start_enrolment(demo, owner, conversation_id=CONVERSATION, now=at)
     assert enrolment.replaces_existing and enrolment.secret != first
     assert enrolment.secret not in repr(enrolment)
@@ -75,8 +86,8 @@ def test_a_failed_enrolment_notice_does_not_undo_the_enrolment(demo: Session, ou
         def send(self, to: str, text: str) -> None:
             raise ConnectionError("provider down")
 
-    send(demo)
-    assert verify(demo, code_of(outbox.last())).ok
+    send(demo, purpose=ENROL)
+    assert verify(demo, code_of(outbox.last()), purpose=ENROL).ok
     owner = merchant(demo, "822100000000001")
     enrolment = start_enrolment(demo, owner, conversation_id=CONVERSATION, now=NOW)
     with caplog.at_level(logging.ERROR, logger="bot.codes"):
@@ -102,3 +113,27 @@ def test_authenticator_not_enabled_is_no_challenge(demo: Session) -> None:
     assert not totp_enabled(demo, owner)
     assert verify_totp(demo, owner, "123456", now=NOW).outcome is Outcome.NO_CHALLENGE
     assert confirm_enrolment(demo, owner, "123456", now=NOW).outcome is Outcome.NO_CHALLENGE
+
+
+def test_a_new_authenticator_does_not_sign_for_24_hours_the_sms_code_still_does(demo: Session,
+                                                                                outbox: Outbox) -> None:
+    secret = enrol(demo, outbox)
+    owner = merchant(demo, "822100000000001")
+    totp = pyotp.TOTP(secret)
+
+    def sign(code: str, at):
+        return verify_signing_code(demo, owner, code, conversation_id=CONVERSATION, change=NEW_CARD, now=at)
+
+    soon = NOW + timedelta(hours=1)
+    assert not authenticator_signs(demo, owner, soon)  # the bot asks for the SMS code only
+    too_new = sign(totp.at(soon), soon)
+    assert too_new.outcome is Outcome.AUTHENTICATOR_TOO_NEW and too_new.retry_after == 23 * 3600
+    assert demo.execute(select(MerchantSecurity.wrong_codes)).scalar_one() == 0  # the right code: not counted
+    assert sign(wrong(totp.at(soon)), soon).outcome is Outcome.NO_CHALLENGE  # a wrong one is, as ever
+    assert demo.execute(select(MerchantSecurity.wrong_codes)).scalar_one() == 1
+    send(demo, purpose=SIGN, change=NEW_CARD, at=soon)
+    assert sign(code_of(outbox.last()), soon).ok
+
+    day = NOW + timedelta(hours=24)
+    assert authenticator_signs(demo, owner, day)
+    assert sign(totp.at(day), day).ok
