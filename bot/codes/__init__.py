@@ -12,8 +12,8 @@ Import the API from here (`from bot import codes`); the modules are how it is bu
   number typed in the chat, answered alike whether the number exists or not;
 - `send_limits`: the resend interval and the hourly and daily limits of a phone, identification
   and signing codes each their own budget;
-- `request_limits`: `Requester`, `admit_request`, the limits per conversation, client address and
-  merchant number typed, asked before every code is sent;
+- `request_limits`: `Requester`, `admit_request`, `send_requested_code`, the limits per
+  conversation, client address and merchant number typed, asked before every code is sent;
 - `lockout`: the lock-outs after wrong codes, the merchant's (signing, authenticator) and the
   conversation's (identification) (`lock_remaining`);
 - `throttle`: sliding-window counts in the database, what the limits and lock-outs count with;
@@ -31,13 +31,14 @@ from bot.codes.identification import send_identification_code, verify_identifica
 from bot.codes.lockout import lock_remaining  # noqa: F401
 from bot.codes.outcomes import Outcome, SendResult, VerifyResult  # noqa: F401
 from bot.codes.policy import DEFAULT_POLICY, Policy  # noqa: F401
-from bot.codes.request_limits import Requester, admit_request  # noqa: F401
+from bot.codes.request_limits import Requester, admit_request, send_requested_code  # noqa: F401
 from bot.codes.signing import verify_signing_code  # noqa: F401
 from bot.codes.sms_codes import pending_purpose, send_code, verify_code  # noqa: F401
 
 __all__ = [
     "DEFAULT_POLICY", "Enrolment", "NotVerified", "Outcome", "Policy", "Requester", "SendResult", "VerifyResult",
-    "admit_request", "authenticator_signs", "send_identification_code", "verify_identification_code",
+    "admit_request", "authenticator_signs", "send_identification_code", "send_requested_code",
+    "verify_identification_code",
     "confirm_enrolment", "lock_remaining", "pending_purpose", "send_code", "start_enrolment", "totp_enabled",
     "verify_code", "verify_signing_code", "verify_totp",
 ]

@@ -38,7 +38,7 @@ from bot.codes import throttle
 from bot.codes.lockout import conversation_locked_for, conversation_wrong_codes, count_conversation_wrong_code
 from bot.codes.outcomes import Outcome, SendResult, VerifyResult
 from bot.codes.policy import DEFAULT_POLICY, Policy, typed_code
-from bot.codes.request_limits import Requester, admit_request
+from bot.codes.request_limits import Requester, admit_request, release_request
 from bot.codes.send_limits import IDENTIFICATION, budget_of
 from bot.codes.sms_codes import send_code, verify_code
 from bot.db.models import Merchant, VerificationPurpose, audit
@@ -79,6 +79,8 @@ def send_identification_code(
                      now=now, policy=policy)
     if sent.ok:
         _SEND_TIMES.add(time.monotonic() - started)
+    elif sent.outcome is Outcome.NOT_DELIVERED:  # nothing counts: "resend" may be asked for at once
+        release_request(session, requester, purpose, merchant_number=merchant_number, now=now, policy=policy)
     return replace(sent, phone_masked=None)
 
 

@@ -21,12 +21,16 @@ At most, per budget (identification and enrolment codes, or signing codes: `send
 An identification request from a conversation locked out after wrong codes (`lockout`) is LOCKED.
 
 Counted in the database (`throttle`): the action server may run several workers and replicas. A
-refused request counts for nothing, so the wait told is true.
+refused request counts for nothing, so the wait told is true; nor does a code the SMS provider
+refused (`release_request`: "resend" may be asked for at once, as `sms_codes` promises).
+`send_requested_code` is the usual sequence for a merchant already identified: admit, send, give
+back on a failed delivery.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -35,10 +39,15 @@ from bot.codes.lockout import conversation_locked_for
 from bot.codes.outcomes import Outcome, SendResult
 from bot.codes.policy import DEFAULT_POLICY, Policy
 from bot.codes.send_limits import IDENTIFICATION, budget_of
-from bot.db.models import VerificationPurpose
+from bot.codes.sms_codes import send_code
+from bot.db.models import Merchant, VerificationPurpose
+from bot.sms.gateway import SmsGateway
 from bot.workdays import utcnow
 
-__all__ = ["Requester", "admit_request"]
+if TYPE_CHECKING:
+    from bot.change_requests.filing import ChangeDetails
+
+__all__ = ["Requester", "admit_request", "release_request", "send_requested_code"]
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 
@@ -81,6 +90,48 @@ def admit_request(
         throttle.record(session, kind, key, now)
     session.commit()
     return None
+
+
+def release_request(
+    session: Session,
+    requester: Requester,
+    purpose: VerificationPurpose | str,
+    *,
+    merchant_number: str | None = None,
+    now: datetime,
+    policy: Policy = DEFAULT_POLICY,
+) -> None:
+    """Give back a request admitted at `now` whose code was not delivered; commits."""
+    purpose = VerificationPurpose(purpose)
+    for kind, key, _ in _checks(requester, purpose, budget_of(purpose), merchant_number, policy):
+        throttle.unrecord(session, kind, key, now)
+    session.commit()
+
+
+def send_requested_code(
+    session: Session,
+    merchant: Merchant,
+    purpose: VerificationPurpose | str,
+    requester: Requester,
+    *,
+    change: ChangeDetails | None = None,
+    gateway: SmsGateway | None = None,
+    now: datetime | None = None,
+    policy: Policy = DEFAULT_POLICY,
+) -> SendResult:
+    """A code for a merchant the conversation already identified (signing, enrolment): admitted,
+    then sent (`sms_codes.send_code`); a code the provider did not deliver is given back."""
+    purpose = VerificationPurpose(purpose)
+    now = now or utcnow()
+    number = merchant.merchant_number if budget_of(purpose) == IDENTIFICATION else None
+    refusal = admit_request(session, requester, purpose, merchant_number=number, now=now, policy=policy)
+    if refusal is not None:
+        return refusal
+    sent = send_code(session, merchant, purpose, conversation_id=requester.conversation_id, change=change,
+                     gateway=gateway, now=now, policy=policy)
+    if sent.outcome is Outcome.NOT_DELIVERED:
+        release_request(session, requester, purpose, merchant_number=number, now=now, policy=policy)
+    return sent
 
 
 def _checks(

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from bot.codes.outcomes import seconds_until
 from bot.db.models import CodeLimitEvent
 
-__all__ = ["RETENTION", "Window", "digest", "wait", "record", "count", "last", "forget"]
+__all__ = ["RETENTION", "Window", "digest", "wait", "record", "unrecord", "count", "last", "forget"]
 
 # Longer than every window counted (a day at most): older events count for nothing.
 RETENTION = timedelta(days=2)
@@ -73,6 +73,17 @@ def record(session: Session, kind: str, key: str, now: datetime) -> None:
     session.execute(delete(CodeLimitEvent).where(CodeLimitEvent.occurred_at < now - RETENTION))
     session.add(CodeLimitEvent(kind=kind, key_digest=digest(key), occurred_at=now))
     session.flush()
+
+
+def unrecord(session: Session, kind: str, key: str, at: datetime) -> None:
+    """Take back one `kind` event of `key` recorded at `at` (the caller commits)."""
+    row = session.execute(
+        select(CodeLimitEvent.id)
+        .where(CodeLimitEvent.kind == kind, CodeLimitEvent.key_digest == digest(key), CodeLimitEvent.occurred_at == at)
+        .order_by(CodeLimitEvent.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    if row is not None:
+        session.execute(delete(CodeLimitEvent).where(CodeLimitEvent.id == row))
 
 
 def count(session: Session, kind: str, key: str, since: datetime) -> int:

@@ -65,3 +65,28 @@ def test_a_limit_of_zero_is_off(demo: Session) -> None:
     for i in range(30):
         assert admit_request(demo, Requester("c", "203.0.113.9"), IDENTIFY, now=NOW + timedelta(seconds=i),
                              policy=policy) is None
+
+
+class Broken:
+    def send(self, to: str, text: str) -> None:
+        raise ConnectionError("provider down")
+
+
+def test_a_code_the_provider_refused_is_given_back(demo: Session, outbox: Outbox) -> None:
+    from bot.codes import send_requested_code
+    from domain_fixtures import merchant
+
+    asker = Requester("conv-1", "203.0.113.9")
+    failed = send_identification_code(demo, "822100000000001", IDENTIFY, asker, gateway=Broken(), now=NOW)
+    assert failed.outcome is Outcome.NOT_DELIVERED
+    assert send_identification_code(demo, "822100000000001", IDENTIFY, asker, now=NOW + timedelta(seconds=1)).ok
+
+    owner = merchant(demo, "822100000000001")
+    from codes.helpers import NEW_CARD
+    policy = Policy(max_requests_per_conversation_hour=1)
+    refused = send_requested_code(demo, owner, SIGN, asker, change=NEW_CARD, gateway=Broken(), now=NOW, policy=policy)
+    assert refused.outcome is Outcome.NOT_DELIVERED
+    assert send_requested_code(demo, owner, SIGN, asker, change=NEW_CARD, now=NOW, policy=policy).ok
+    again = send_requested_code(demo, owner, SIGN, asker, change=NEW_CARD, now=NOW + timedelta(minutes=2),
+                                policy=policy)
+    assert again.outcome is Outcome.RATE_LIMITED
