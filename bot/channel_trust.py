@@ -16,6 +16,9 @@ import re
 from typing import Any, Mapping, Optional
 
 VERIFIED_MERCHANT_KEY = "verified_merchant_number"
+# The client's address as the channel saw it (REST, the web chat's socket), for the limits on who
+# asks for codes (bot.codes.request_limits); set by the channel, never taken from a client.
+CLIENT_ADDRESS_KEY = "client_address"
 WEBCHAT = "webchat"
 WECHAT = "wechat"
 REST = "rest"
@@ -56,10 +59,22 @@ def verified_metadata(merchant_number: str) -> dict:
 
 
 def without_vouching(metadata: Any) -> Optional[dict]:
-    """A client's metadata as a channel may pass it on: never with a merchant vouched for."""
+    """A client's metadata as a channel may pass it on: never with a merchant vouched for, nor an
+    address the channel did not see."""
     if not isinstance(metadata, Mapping):
         return None
-    return {key: value for key, value in metadata.items() if key != VERIFIED_MERCHANT_KEY}
+    return {key: value for key, value in metadata.items() if key not in (VERIFIED_MERCHANT_KEY, CLIENT_ADDRESS_KEY)}
+
+
+def address_metadata(address: Optional[str]) -> dict:
+    """The client's address as the channel saw it (none for a backend that speaks for many)."""
+    return {CLIENT_ADDRESS_KEY: address} if address else {}
+
+
+def client_address(metadata: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """The address a channel put in this message's metadata, if any."""
+    address = metadata.get(CLIENT_ADDRESS_KEY) if isinstance(metadata, Mapping) else None
+    return address if isinstance(address, str) and address else None
 
 
 def vouched_merchant_number(channel: Optional[str], metadata: Optional[Mapping[str, Any]],

@@ -132,7 +132,8 @@ def test_the_server_decides_the_conversation_and_vouches_for_the_merchant(server
     assert message.text == "我要修改结算卡"
     assert message.sender_id == CONVERSATION
     assert message.input_channel == "webchat"
-    assert message.metadata == verified_metadata(MERCHANT)
+    # The merchant vouched for, and the page's address the limits on codes count (bot.codes.request_limits).
+    assert message.metadata == {**verified_metadata(MERCHANT), "client_address": "127.0.0.1"}
 
 
 def test_over_long_message_becomes_the_too_long_intent(server, chat_client):
@@ -312,7 +313,8 @@ def test_photo_is_stored_and_the_bot_is_told_in_the_merchants_conversation(serve
         CONVERSATION, "webchat", "id_front", "image/png")
     [message] = server.agent.received
     assert message.text == '/document_uploaded{"document_id": "%s"}' % document.public_id
-    assert message.sender_id == CONVERSATION and message.metadata == verified_metadata(MERCHANT)
+    assert message.sender_id == CONVERSATION
+    assert message.metadata == {**verified_metadata(MERCHANT), "client_address": "127.0.0.1"}
     assert tab.wait_for("bot_uttered") == [{"text": "收到1"}]  # the bot's answer reaches the page
 
 

@@ -41,7 +41,7 @@ from bot.db.engine import in_session
 from bot.rasa.channels.limits import REST_MAX_BODY_BYTES, client_ip, rate_limited_text, read_capped_body, too_large_text
 from bot.rasa.channels.safety_net import apology_for_silence
 from bot.ratelimit import RateLimiter, channel_limiter
-from bot.channel_trust import reserved_conversation_id, verified_metadata, without_vouching
+from bot.channel_trust import address_metadata, reserved_conversation_id, verified_metadata, without_vouching
 from bot.rasa.channels.rest_auth import Caller, Refused, RestGate
 from bot.responses import response_text
 from bot.settings import MAX_MESSAGE_CHARS
@@ -115,7 +115,7 @@ class BoundedRestInput(RestInput):
                 collector,
                 conversation_id,
                 input_channel=self.name(),
-                metadata=_metadata(caller, payload),
+                metadata=_metadata(caller, payload, address),
             )
             try:
                 await on_new_message(message)
@@ -161,12 +161,12 @@ def _message(recipient: Optional[str], text: str, agent: Optional[str] = None) -
     return message
 
 
-def _metadata(caller: Caller, payload: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    """The client's metadata, never vouching for anyone; the authenticated merchant, vouched for."""
+def _metadata(caller: Caller, payload: Optional[Dict[str, Any]], address: Optional[str]) -> Optional[Dict[str, Any]]:
+    """The client's metadata, never vouching for anyone; the authenticated merchant, vouched for;
+    the address the limits count (for the code limits too: bot.codes.request_limits)."""
     metadata = without_vouching(payload.get("metadata") if payload else None)
-    if caller.merchant is None:
-        return metadata
-    return {**(metadata or {}), **verified_metadata(caller.merchant)}
+    ours = {**address_metadata(address), **(verified_metadata(caller.merchant) if caller.merchant else {})}
+    return {**(metadata or {}), **ours} if ours else metadata
 
 
 def _to_client(sender: str, messages: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

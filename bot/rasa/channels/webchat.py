@@ -54,7 +54,7 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 from bot.agents.outbox import Outgoing
 from bot.change_requests import documents
 from bot.change_requests.filing import DOCUMENT_LABELS, Document
-from bot.channel_trust import WEBCHAT, verified_metadata, webchat_conversation_id
+from bot.channel_trust import WEBCHAT, address_metadata, verified_metadata, webchat_conversation_id
 from bot.masking import mask_number
 from bot.ops.demo import DEMO_MERCHANTS
 from bot.rasa.channels.limits import client_ip, rate_limited_text
@@ -272,7 +272,7 @@ class MountedWebChat:
             text = await receive_upload(request, webchat_conversation_id(merchant))
         except UploadNotAccepted as refusal:
             return _error(refusal.status, refusal.error, refusal.response, **refusal.variables)
-        await self.run_turn(text, merchant)
+        await self.run_turn(text, merchant, client_ip(request))
         return response.json({"ok": True})
 
     def bearer_merchant(self, request: Request) -> Optional[str]:
@@ -328,16 +328,17 @@ class MountedWebChat:
             await self._say(rate_limited_text(wait_s), to=sid)
             await self._end_turn(to=sid)
             return
-        await self.run_turn(bound_message(text), session["merchant"])
+        await self.run_turn(bound_message(text), session["merchant"], session.get("ip"))
 
     # ---- the dialogue -----------------------------------------------------------------------
 
-    async def run_turn(self, text: str, merchant: str) -> None:
-        """One message of the merchant through the dialogue; answers reach every open tab."""
+    async def run_turn(self, text: str, merchant: str, address: Optional[str] = None) -> None:
+        """One message of the merchant through the dialogue; answers reach every open tab. The
+        page's address goes along for the limits on codes (bot.codes.request_limits)."""
         conversation_id = webchat_conversation_id(merchant)
         output = WebChatOutput(self.sio, self.bot_message_evt)
         message = UserMessage(text, output, conversation_id, input_channel=WEBCHAT,
-                              metadata=verified_metadata(merchant))
+                              metadata={**verified_metadata(merchant), **address_metadata(address)})
         try:
             await self.on_new_message(message)
             if not output.sent:
