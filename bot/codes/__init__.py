@@ -19,6 +19,7 @@ Import the API from here (`from bot import codes`); the modules are how it is bu
 - `throttle`: sliding-window counts in the database, what the limits and lock-outs count with;
 - `authenticator`: the authenticator app, enrolment and codes;
 - `signing`: `verify_signing_code`, SMS code or authenticator code;
+- `signatures`: the record a right signing code leaves, which filing requires and uses up;
 - `unit_of_work`: each call commits its session, serialised per merchant;
 - `qr`: QR images for enrolment.
 
