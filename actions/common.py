@@ -26,7 +26,7 @@ from bot.agents import handoff, service_hours
 from bot import channel_trust
 from bot import codes
 from bot.db.engine import session_scope
-from bot.db.models import Merchant
+from bot.db.models import Merchant, VerificationPurpose
 from bot.change_requests.filing import ChangeDetails
 from bot.dialogue.turns import Message
 from bot.change_requests.prechecks import find_merchant
@@ -104,6 +104,20 @@ def typed_merchant(session: Session, tracker: Tracker) -> Optional[Merchant]:
     """The merchant whose number was typed in this conversation (verification still pending)."""
     number = tracker.get_slot("merchant_number")
     return find_merchant(session, number) if number else None
+
+
+def requester_of(tracker: Tracker) -> codes.Requester:
+    """Who asks for a code: this conversation, and the client's address when the channel saw one
+    (the limits of bot.codes.request_limits)."""
+    return codes.Requester(tracker.sender_id, channel_trust.client_address((tracker.latest_message or {}).get("metadata")))
+
+
+def identification_purpose(tracker: Tracker) -> VerificationPurpose:
+    """What the identification form's code is for: the enrolment code when it runs for enable_2fa
+    (its SMS says an authenticator is being added; enrolling needs that code, fresh), else identification."""
+    if tracker.get_slot("pending_goal") == "enable_2fa":
+        return VerificationPurpose.ENROL
+    return VerificationPurpose.IDENTIFY
 
 
 def change_details(tracker: Tracker) -> ChangeDetails:

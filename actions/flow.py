@@ -10,7 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (
     CHANGE_SLOTS, BlockingAction, DomainDict, announce_code, change_details, channel_of, current_merchant,
-    database, hand_off, identified_by_channel, is_identified, tell_when_an_agent_answers, typed_merchant,
+    database, hand_off, identification_purpose, identified_by_channel, is_identified, requester_of,
+    tell_when_an_agent_answers,
 )
 from bot import channel_trust, codes
 from bot.agents import handoff
@@ -88,9 +89,10 @@ class ActionAfterChangeForm(BlockingAction):
             if not tracker.get_slot("change_confirmed"):
                 return [FollowupAction(ACTION_LISTEN)]
             details = change_details(tracker)
-            sent = codes.send_code(session, merchant, VerificationPurpose.SIGN_CHANGE,
-                                          conversation_id=tracker.sender_id, change=details)
-            with_authenticator = codes.totp_enabled(session, merchant)
+            sent = codes.send_requested_code(session, merchant, VerificationPurpose.SIGN_CHANGE, requester_of(tracker),
+                                             change=details)
+            # The signing question offers the authenticator only when it may sign (not in its first day).
+            with_authenticator = codes.authenticator_signs(session, merchant)
         announce_code(dispatcher, sent, "utter_sign_code_sent", bank=details.bank_name, last4=details.last4)
         return [SlotSet("totp_enabled", with_authenticator), FollowupAction("sign_form")]
 
@@ -223,17 +225,19 @@ class ActionResendCode(BlockingAction):
         loop = tracker.active_loop_name
         with database() as session:
             if loop == "identify_form" and tracker.get_slot("merchant_number"):
-                merchant = typed_merchant(session, tracker)
-                sent = codes.send_code(session, merchant, VerificationPurpose.IDENTIFY,
-                                              conversation_id=tracker.sender_id)
+                sent = codes.send_identification_code(session, tracker.get_slot("merchant_number"),
+                                                      identification_purpose(tracker), requester_of(tracker))
+                announced = {}
             elif loop == "sign_form":
                 merchant = current_merchant(session, tracker)
-                sent = codes.send_code(session, merchant, VerificationPurpose.SIGN_CHANGE,
-                                              conversation_id=tracker.sender_id, change=change_details(tracker))
+                details = change_details(tracker)
+                sent = codes.send_requested_code(session, merchant, VerificationPurpose.SIGN_CHANGE,
+                                                 requester_of(tracker), change=details)
+                announced = {"response": "utter_sign_code_sent", "bank": details.bank_name, "last4": details.last4}
             else:
                 dispatcher.utter_message(response="utter_no_code_pending")
                 return []
-        announce_code(dispatcher, sent)
+        announce_code(dispatcher, sent, **announced)
         return []
 
 
@@ -325,14 +329,14 @@ def _start_enrolment(dispatcher: CollectingDispatcher, tracker: Tracker) -> List
         dispatcher.utter_message(response="utter_code_locked", minutes=str(max(1, locked // 60)))
         return [FollowupAction(ACTION_LISTEN)]
     if enrolment is None:
-        # Identified by the channel, or too long ago: a code to the registered phone now; the
+        # No enrolment code verified in the last few minutes (identified by the channel, or by a
+        # code for something else): an enrolment code to the registered phone now; the
         # identification form takes it and comes back here once it is verified.
         dispatcher.utter_message(response="utter_enrol_needs_code")
         with database() as session:
             merchant = current_merchant(session, tracker)
-            sent = codes.send_code(session, merchant, VerificationPurpose.IDENTIFY,
-                                          conversation_id=tracker.sender_id)
-        announce_code(dispatcher, sent)
+            sent = codes.send_requested_code(session, merchant, VerificationPurpose.ENROL, requester_of(tracker))
+        announce_code(dispatcher, sent, "utter_enrol_code_sent")
         return [SlotSet("pending_goal", "enable_2fa"), SlotSet("merchant_number", number),
                 SlotSet("merchant_verified", False), SlotSet("identify_code", None), FollowupAction("identify_form")]
     if enrolment.replaces_existing:

@@ -20,6 +20,7 @@ pass (free words, a plain name), or raises `Refused`.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Optional, Text
@@ -31,15 +32,15 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.common import (
-    announce_code, bank_named_in_change, change_details, current_merchant, database, hand_off, incoming_message,
-    off_the_loop, tell_when_an_agent_answers, typed_merchant,
+    announce_code, bank_named_in_change, change_details, current_merchant, database, hand_off,
+    identification_purpose, incoming_message, off_the_loop, requester_of, tell_when_an_agent_answers,
 )
 from bot import codes
 from bot.agents import handoff
 from bot.change_requests import account_holder
 from bot.change_requests.filing import new_idempotency_key
-from bot.change_requests.prechecks import find_merchant, needs_licence
-from bot.db.models import MerchantKind, VerificationPurpose
+from bot.change_requests.prechecks import needs_licence
+from bot.db.models import MerchantKind
 from bot.dialogue import turns
 from bot.dialogue.turns import Checked, Decision, without_question_tail
 from bot.masking import mask_number
@@ -262,6 +263,8 @@ def _verification_refusal(result: codes.VerifyResult) -> Refused:
         refusal = Refused("utter_code_wrong", attempts_left=result.attempts_left or 0)
     elif outcome is codes.Outcome.LOCKED:
         refusal = Refused("utter_code_locked", minutes=max(1, (result.retry_after or 60) // 60))
+    elif outcome is codes.Outcome.AUTHENTICATOR_TOO_NEW:
+        refusal = Refused("utter_authenticator_too_new", hours=max(1, math.ceil((result.retry_after or 3600) / 3600)))
     else:
         refusal = Refused("utter_code_expired")
     refusal.counts = False
@@ -280,21 +283,20 @@ class ValidateIdentifyForm(ValidatedForm, FormValidationAction):
             number = identifiers.validate_merchant_id(_text(value))
         except Invalid as error:
             raise refused_by(error)
+        # Answered alike whether the number is a merchant's or not (no enumeration): the code
+        # goes to the registered phone if there is one, and nothing here says which.
         with database() as session:
-            merchant = find_merchant(session, number)
-            if merchant is None:
-                raise Refused("utter_merchant_unknown", last4=number[-4:])
-            sent = codes.send_code(session, merchant, VerificationPurpose.IDENTIFY,
-                                          conversation_id=tracker.sender_id)
+            sent = codes.send_identification_code(session, number, identification_purpose(tracker),
+                                                  requester_of(tracker))
         announce_code(dispatcher, sent)
         return {"merchant_number": number, "merchant_verified": False}
 
     def check_identify_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[str, Any]:
         code = _typed_code(value)
         with database() as session:
-            merchant = typed_merchant(session, tracker)
-            result = codes.verify_code(session, merchant, VerificationPurpose.IDENTIFY, code,
-                                               conversation_id=tracker.sender_id)
+            result = codes.verify_identification_code(session, tracker.get_slot("merchant_number"), code,
+                                                      identification_purpose(tracker),
+                                                      conversation_id=tracker.sender_id)
         if not result.ok:
             raise _verification_refusal(result)
         dispatcher.utter_message(response="utter_identified")

@@ -87,8 +87,8 @@ def test_someone_elses_upload_is_not_acknowledged(demo_db):
     assert _run(ActionReceiveDocument(), tracker)[0] == ["utter_document_unknown"]
 
 
-def _verified_identification(number: str, conversation: str) -> None:
-    """An identification code sent and typed in this conversation (read back from the outbox)."""
+def _verified_identification(number: str, conversation: str, purpose: str = "identify") -> None:
+    """A code (identification, or `enrol`) sent and typed in this conversation (read back from the outbox)."""
     import json
     import re
 
@@ -99,10 +99,10 @@ def _verified_identification(number: str, conversation: str) -> None:
 
     with session_scope() as session:
         merchant = find_merchant(session, number)
-        codes.send_code(session, merchant, VerificationPurpose.IDENTIFY, conversation_id=conversation)
+        codes.send_code(session, merchant, VerificationPurpose(purpose), conversation_id=conversation)
         text = json.loads(sms_outbox_path().read_text(encoding="utf-8").splitlines()[-1])["text"]
         code = re.search(r"(?<!\d)\d{6}(?!\d)", text).group()
-        assert codes.verify_code(session, merchant, VerificationPurpose.IDENTIFY, code,
+        assert codes.verify_code(session, merchant, VerificationPurpose(purpose), code,
                                         conversation_id=conversation).ok
 
 
@@ -110,16 +110,31 @@ def test_enrolment_on_web_chat_first_asks_for_an_sms_code(demo_db):
     from actions.flow import ActionStartEnrolment
 
     responses, events = _run(ActionStartEnrolment(), _tracker("webchat", verified_metadata("822100000000001")))
-    assert responses == ["utter_enrol_needs_code", "utter_code_sent"]  # the code goes out now
+    assert responses == ["utter_enrol_needs_code", "utter_enrol_code_sent"]  # the enrolment code goes out now
     slots = _slot_events(events)
     assert slots["merchant_number"] == "822100000000001" and slots["merchant_verified"] is False
     assert slots["pending_goal"] == "enable_2fa" and events[-1]["name"] == "identify_form"
 
 
+def test_an_identification_earlier_in_the_conversation_does_not_enrol(demo_db):
+    # A second client that took over a verified conversation must not add its own authenticator:
+    # enrolling needs a fresh code sent for that (issue 12, Codes).
+    from actions.flow import ActionStartEnrolment
+    from bot.settings import sms_outbox_path
+
+    _verified_identification("822100000000002", "rest-client")
+    responses, events = _run(ActionStartEnrolment(), _tracker("rest", None, sender="rest-client",
+                                                             slots={"merchant_number": "822100000000002",
+                                                                    "merchant_verified": True}))
+    assert responses == ["utter_enrol_needs_code", "utter_enrol_code_sent"]
+    assert "开启动态口令" in sms_outbox_path().read_text(encoding="utf-8").splitlines()[-1]
+    assert events[-1]["name"] == "identify_form"
+
+
 def test_enrolment_shows_a_qr_code_on_web_chat_and_the_secret_elsewhere(demo_db):
     from actions.flow import ActionStartEnrolment
 
-    _verified_identification("822100000000001", "webchat-822100000000001")
+    _verified_identification("822100000000001", "webchat-822100000000001", "enrol")
     dispatcher = CollectingDispatcher()
     tracker = _tracker("webchat", verified_metadata("822100000000001"),
                        slots={"merchant_number": "822100000000001", "merchant_verified": True})
@@ -128,7 +143,7 @@ def test_enrolment_shows_a_qr_code_on_web_chat_and_the_secret_elsewhere(demo_db)
     assert dispatcher.messages[0]["qr"].startswith("data:image/svg+xml;base64,")
     assert events[-1]["name"] == "totp_form"
 
-    _verified_identification("822100000000002", "rest-client")
+    _verified_identification("822100000000002", "rest-client", "enrol")
     responses, _ = _run(ActionStartEnrolment(), _tracker("rest", None, sender="rest-client",
                                                          slots={"merchant_number": "822100000000002",
                                                                 "merchant_verified": True}))
