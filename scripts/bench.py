@@ -121,6 +121,7 @@ def bench_env(var_dir: Path) -> Dict[str, str]:
     channels' rate limits are off: the load comes from one address, faster than any merchant
     types (unless the caller's environment sets them)."""
     env = {"RATE_LIMIT_SENDER_PER_MINUTE": "0", "RATE_LIMIT_IP_PER_MINUTE": "0",
+           "CODE_REQUESTS_PER_ADDRESS_HOUR": "0", "CODE_REQUESTS_PER_ADDRESS_DAY": "0",
            **os.environ, "BOT_VAR_DIR": str(var_dir), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
     env.pop("DATABASE_URL", None)
     return env

@@ -12,13 +12,14 @@ project's. Tests pass a `Policy` of their own; the bot uses `DEFAULT_POLICY`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.validation.errors import Invalid
 from bot.validation.identifiers import validate_otp
 
-__all__ = ["CODE_DIGITS", "Policy", "DEFAULT_POLICY", "typed_code"]
+__all__ = ["CODE_DIGITS", "Policy", "DEFAULT_POLICY", "policy_from_env", "typed_code"]
 
 CODE_DIGITS = 6
 
@@ -46,7 +47,29 @@ class Policy:
     authenticator_signs_after: timedelta = timedelta(hours=24)
 
 
-DEFAULT_POLICY = Policy()
+def _count_from_env(variable: str, default: int) -> int:
+    value = os.environ.get(variable, "").strip()
+    try:
+        return max(int(value), 0) if value else default
+    except ValueError:
+        raise ValueError(f"{variable} must be a whole number of code requests (0: no limit), not {value!r}")
+
+
+def policy_from_env() -> Policy:
+    """The policy with the per-address limits of the configuration: CODE_REQUESTS_PER_ADDRESS_HOUR
+    (default 20) and CODE_REQUESTS_PER_ADDRESS_DAY (50), 0 switching one off (a test or benchmark
+    whose many conversations all come from one address)."""
+    defaults = Policy()
+    return replace(
+        defaults,
+        max_requests_per_address_hour=_count_from_env("CODE_REQUESTS_PER_ADDRESS_HOUR",
+                                                      defaults.max_requests_per_address_hour),
+        max_requests_per_address_day=_count_from_env("CODE_REQUESTS_PER_ADDRESS_DAY",
+                                                     defaults.max_requests_per_address_day),
+    )
+
+
+DEFAULT_POLICY = policy_from_env()
 
 
 def typed_code(code: object) -> str | None:

@@ -27,3 +27,20 @@ def test_a_typed_code_is_six_digits_after_normalising() -> None:
 
 def test_doctests() -> None:
     assert doctest.testmod(policy).failed == 0
+
+
+def test_the_per_address_limits_come_from_the_configuration(monkeypatch) -> None:
+    import pytest
+
+    from bot.codes.policy import Policy, policy_from_env
+
+    monkeypatch.setenv("CODE_REQUESTS_PER_ADDRESS_HOUR", "0")
+    monkeypatch.setenv("CODE_REQUESTS_PER_ADDRESS_DAY", "7")
+    policy = policy_from_env()
+    assert (policy.max_requests_per_address_hour, policy.max_requests_per_address_day) == (0, 7)
+    assert policy.max_requests_per_conversation_hour == Policy().max_requests_per_conversation_hour
+    monkeypatch.delenv("CODE_REQUESTS_PER_ADDRESS_HOUR")
+    assert policy_from_env().max_requests_per_address_hour == 20
+    monkeypatch.setenv("CODE_REQUESTS_PER_ADDRESS_DAY", "many")
+    with pytest.raises(ValueError):
+        policy_from_env()

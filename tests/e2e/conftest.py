@@ -102,9 +102,11 @@ def start_assistant(var_dir: Path, rasa_port: int = RASA_PORT, action_port: int 
         pytest.fail(f"no trained model at {MODEL}: run `make test`, which trains it first")
     extra = env or {}
     console_port = console_port or _free_port()
-    # The channels' rate limits are off unless a test sets them (tests/e2e/test_limits.py): every
-    # test talks from 127.0.0.1, and scripted merchants type faster than real ones.
+    # The channels' rate limits (and the per-address limits on code requests) are off unless a test
+    # sets them (tests/e2e/test_limits.py): every test talks from 127.0.0.1, and scripted merchants
+    # type faster than real ones.
     env = {"RATE_LIMIT_SENDER_PER_MINUTE": "0", "RATE_LIMIT_IP_PER_MINUTE": "0",
+           "CODE_REQUESTS_PER_ADDRESS_HOUR": "0", "CODE_REQUESTS_PER_ADDRESS_DAY": "0",
            **os.environ, "BOT_VAR_DIR": str(var_dir), "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
     env.pop("DATABASE_URL", None)
     env.update(extra)

@@ -1,5 +1,7 @@
-"""enable_2fa over REST with the real servers: identify with an SMS code, add the secret to an
-authenticator (pyotp plays the app), confirm with its first code, then sign a change with it."""
+"""enable_2fa over REST with the real servers: an enrolment code by SMS (its text says an
+authenticator is being added), add the secret to an authenticator (pyotp plays the app), confirm
+with its first code; in its first 24 hours it may not sign a change: its code is refused with the
+reason and the SMS code signs."""
 from __future__ import annotations
 
 import re
@@ -8,7 +10,7 @@ import time
 import pyotp
 import pytest
 
-from e2e.test_change_conversation import Merchant, fill_details, requests_of
+from e2e.test_change_conversation import CODE, Merchant, fill_details, requests_of
 
 pytestmark = pytest.mark.servers
 
@@ -25,11 +27,13 @@ def next_totp(secret: str, after: str | None = None) -> str:
     return code
 
 
-def test_enrol_an_authenticator_then_sign_a_change_with_it(assistant):
+def test_enrol_an_authenticator_which_may_not_sign_in_its_first_day(assistant):
     chat = Merchant(assistant, "822100000000009", "13800000009")
     assert "商户编号" in chat.say("怎么开双重认证")
     assert "验证码" in chat.say(chat.number)
-    reply = chat.say(chat.last_code())
+    [enrolment_sms] = chat.new_sms()
+    assert "开启动态口令" in enrolment_sms["text"]  # the code says what it is for
+    reply = chat.say(CODE.search(enrolment_sms["text"]).group())
     assert "身份验证成功" in reply
     secret = SECRET.search(reply).group(1).replace(" ", "")
     assert "动态口令" in reply
@@ -44,7 +48,11 @@ def test_enrol_an_authenticator_then_sign_a_change_with_it(assistant):
     confirmation = fill_details(chat, card="6222021000000000124", bank="工商银行", holder="吴芳",
                                 holder_id="210102199103032469")
     assert "确认" in confirmation
-    assert "动态口令" in chat.say("确认")  # the signing question offers the authenticator
-    filed = chat.say(next_totp(secret, after=first))
+    signing = chat.say("确认")
+    assert "短信验证码" in signing and "动态口令" not in signing  # a new authenticator does not sign yet
+    refused = chat.say(next_totp(secret, after=first))
+    assert "满24小时" in refused and "短信验证码" in refused
+    assert requests_of(assistant, chat.number) == []
+    filed = chat.say(chat.last_code())  # the signing SMS still signs
     reference = re.search(r"CR\d{8}-[0-9A-Z]{4}", filed).group()
     assert [request["reference"] for request in requests_of(assistant, chat.number)] == [reference]
