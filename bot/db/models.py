@@ -551,7 +551,7 @@ class WeChatInboundMessage(Base):
     msg_type = Column(String(20), nullable=False)
     received_at = Column(UtcDateTime, nullable=False, default=utcnow)
     processed_at = Column(UtcDateTime)
-    outcome = Column(String(20))  # replied, failed, ignored
+    outcome = Column(String(20))  # bot.wechat.store.Outcome: replied, failed, ignored, unbound, limited
 
 
 class WeChatAccessToken(Base):
