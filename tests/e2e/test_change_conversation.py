@@ -127,7 +127,7 @@ def test_correction_at_confirmation(assistant):
     assert "请核对" in again and "6227 00** **** ***0 340" in again
 
 
-def test_wrong_codes_lock_the_merchant(assistant):
+def test_wrong_identification_codes_lock_the_conversation(assistant):
     chat = Merchant(assistant, "822100000000008", "13800000008")
     chat.say("我要换结算卡")
     chat.say("822100000000008")
@@ -136,7 +136,8 @@ def test_wrong_codes_lock_the_merchant(assistant):
     replies = [chat.say(wrong) for _ in range(5)]
     assert "还可以再试" in replies[0]
     assert "锁定" in replies[-1]
-    assert "锁定" in chat.say(real)  # even the right code is refused while locked
+    assert "锁定" in chat.say(real)  # even the right code is refused while locked (in this conversation:
+    # whoever typed the number cannot lock the merchant out, tests/codes/test_lockout.py)
 
 
 def test_overdue_request_status_is_escalated(assistant):
