@@ -14,19 +14,6 @@ from rasa.core.tracker_store import SQLTrackerStore, _create_sequence
 from sqlalchemy.orm import declarative_base
 
 from bot.db.crypto import EncryptedString
-from bot.masking import redact
-
-
-class MaskedString(sa.types.TypeDecorator):
-    """A plain text column that never stores a full card, ID or phone number. Rasa copies each
-    message's intent name to `intent_name` in clear, and `/6222021000000000124` is a message whose
-    intent is named `6222021000000000124`."""
-
-    impl = sa.String
-    cache_ok = True
-
-    def process_bind_param(self, value: object, dialect: object) -> str | None:
-        return None if value is None else redact(str(value))
 
 
 class EncryptedSQLTrackerStore(SQLTrackerStore):
@@ -41,6 +28,6 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
         sender_id = sa.Column(sa.String(255), nullable=False, index=True)
         type_name = sa.Column(sa.String(255), nullable=False)
         timestamp = sa.Column(sa.Float)
-        intent_name = sa.Column(MaskedString(255))
+        intent_name = sa.Column(sa.String(255))
         action_name = sa.Column(sa.String(255))
         data = sa.Column(EncryptedString)

@@ -1,0 +1,163 @@
+"""After the test suite: no card or ID number that a test typed is left in full in a log or in var/.
+
+    scripts/scan_secrets.py [--number N ...] [PATH ...]
+
+PATHs default to var/ (the servers' logs, databases, SMS outbox and reports, and var/pytest, where
+scripts/test.sh keeps the temporary folders of its pytest run: the e2e assistants' var dirs with
+their logs and databases) and every other `*.log` of the project; .venv/, models/ and .git/ are
+never read. The numbers looked for:
+
+- the demo merchants' card, account and ID numbers and the demo's new cards (bot.ops.demo);
+- every card or ID number written anywhere in tests/ in any form (`6222 0210 …`, `六二二二…`):
+  a run of 15-19 digits whose BIN the card table knows with that length (Luhn or not: a refused
+  card is still a card the test typed), or 18 characters shaped like a resident ID;
+- the `--number`s given (an e2e test's own).
+
+Every file is read whole, as text (undecodable bytes skipped, so SQLite databases and their
+journals are read too: encrypted columns are Fernet tokens, anything else is plain), JSON escapes
+decoded (`\\u516d`), then normalised more eagerly than the bot does (NFKC, every Chinese digit, any
+separators, white space or brackets between digits dropped), and searched for each number's
+digits. Prints one line per file and number found (the number masked) and exits 1; exits 0 and
+says how much it read when nothing is found.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Sequence
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from bot.masking import mask_number  # noqa: E402
+from bot.ops import demo  # noqa: E402
+from bot.validation import bank_card  # noqa: E402
+from bot.validation.normalize import CHINESE_DIGITS, SEPARATORS, WEAK_CHINESE_DIGITS  # noqa: E402
+
+NEVER_READ = {".venv", "models", ".git", "node_modules"}
+TEST_SOURCES = ("*.py", "*.yml", "*.yaml", "*.json", "*.md", "*.txt", "*.csv")
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+_DIGITS = str.maketrans({**CHINESE_DIGITS, **WEAK_CHINESE_DIGITS})
+_GAP = "[" + re.escape(SEPARATORS + "()[]") + r"\s]+"
+_BETWEEN_DIGITS = re.compile(rf"(?<=[0-9]){_GAP}(?=[0-9Xx])")
+_JSON_ESCAPE = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})|\\u([0-9a-f]{4})", re.IGNORECASE)
+_RUN = re.compile(r"[0-9]+[Xx]?")
+_ID_SHAPE = re.compile(r"[1-8][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9X]")
+
+
+def _unescaped(match: re.Match) -> str:
+    if match.group(1):
+        return chr(0x10000 + ((int(match.group(1), 16) - 0xD800) << 10) + (int(match.group(2), 16) - 0xDC00))
+    code = int(match.group(3), 16)
+    return chr(code) if not 0xD800 <= code <= 0xDFFF else match.group()
+
+
+def flattened(text: str) -> str:
+    """The text as digits would be read from it by anyone: JSON escapes decoded, NFKC, every
+    Chinese digit a digit, whatever separates digits removed."""
+    text = _JSON_ESCAPE.sub(_unescaped, text) if "\\u" in text else text
+    text = unicodedata.normalize("NFKC", text).translate(_DIGITS)
+    return _BETWEEN_DIGITS.sub("", text)
+
+
+def kind_of(number: str) -> str | None:
+    """'card', 'ID' or None for a compact number."""
+    if bank_card.MIN_LENGTH <= len(number) <= bank_card.MAX_LENGTH and number.isdigit() \
+            and bank_card.lookup(number) is not None:
+        return "card"
+    if _ID_SHAPE.fullmatch(number):
+        return "ID"
+    return None
+
+
+def demo_numbers() -> Dict[str, str]:
+    numbers = {merchant.account_number: "demo account" for merchant in demo.DEMO_MERCHANTS}
+    numbers.update({merchant.id_number.upper(): "demo ID" for merchant in demo.DEMO_MERCHANTS})
+    for name in ("OVERDUE_NEW_CARD", "LOAD_TEST_NEW_CARD", "LOAD_TEST_CURRENT_CARD", "LOAD_TEST_ID_NUMBER"):
+        if hasattr(demo, name):
+            numbers.setdefault(str(getattr(demo, name)).upper(), "demo " + name.lower().replace("_", " "))
+    return numbers
+
+
+def test_numbers(tests_dir: Path) -> Dict[str, str]:
+    """Every card or ID number written in the test sources, in whatever form."""
+    numbers: Dict[str, str] = {}
+    for pattern in TEST_SOURCES:
+        for path in sorted(tests_dir.rglob(pattern)):
+            if "__pycache__" in path.parts:
+                continue
+            for run in _RUN.findall(flattened(path.read_text(encoding="utf-8", errors="ignore"))):
+                run = run.upper()
+                kind = kind_of(run)
+                if kind:
+                    numbers.setdefault(run, f"{kind} in {path.relative_to(tests_dir.parent)}")
+    return numbers
+
+
+def default_paths() -> List[Path]:
+    paths = [PROJECT / "var"]
+    for path in PROJECT.rglob("*.log"):
+        relative = path.relative_to(PROJECT)
+        if relative.parts[0] not in NEVER_READ | {"var"}:
+            paths.append(path)
+    return paths
+
+
+def files(paths: Iterable[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_file():
+            yield path
+        elif path.is_dir():
+            for found in sorted(path.rglob("*")):
+                if found.is_file() and not NEVER_READ & set(found.relative_to(path).parts):
+                    yield found
+
+
+def scan(paths: Sequence[Path], numbers: Dict[str, str]) -> List[str]:
+    """One line per (file, number) found."""
+    if not numbers:
+        return []
+    wanted = re.compile("|".join(re.escape(number) for number in sorted(numbers, key=len, reverse=True)))
+    findings = []
+    for path in files(paths):
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                findings.append(f"{path}: too large to scan ({path.stat().st_size} bytes)")
+                continue
+            text = path.read_bytes().decode("utf-8", errors="ignore")
+        except OSError as error:  # a file removed meanwhile (a server's journal)
+            if path.exists():
+                findings.append(f"{path}: unreadable ({error})")
+            continue
+        found = {match.group() for match in wanted.finditer(flattened(text).upper())}
+        findings += [f"{path}: {mask_number(number)} ({numbers[number]})" for number in sorted(found)]
+    return findings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", type=Path, help="files or folders (default: var/ and the project's *.log)")
+    parser.add_argument("--number", action="append", default=[], help="another number to look for (any typed form)")
+    args = parser.parse_args(argv)
+    numbers = {**test_numbers(PROJECT / "tests"), **demo_numbers()}
+    for number in args.number:
+        numbers[re.sub("[^0-9X]", "", flattened(number).upper())] = "given"
+    paths = args.paths or default_paths()
+    findings = scan(paths, numbers)
+    if findings:
+        print(f"scan_secrets: {len(findings)} full card or ID number(s) left in files:", file=sys.stderr)
+        for line in findings:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    count = sum(1 for _ in files(paths))
+    print(f"[test] secrets scan: none of {len(numbers)} card and ID numbers in {count} files "
+          f"({', '.join(str(path) for path in paths)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
