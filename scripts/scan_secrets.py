@@ -1,6 +1,7 @@
 """After the test suite: no card or ID number that a test typed is left in full in a log or in var/.
 
     scripts/scan_secrets.py [--number N ...] [PATH ...]
+    scripts/scan_secrets.py --mask PATH ...
 
 PATHs default to var/ (the servers' logs, databases, SMS outbox and reports, and var/pytest, where
 scripts/test.sh keeps the temporary folders of its pytest run: the e2e assistants' var dirs with
@@ -19,10 +20,15 @@ decoded (`\\u516d`), then normalised more eagerly than the bot does (NFKC, every
 separators, white space or brackets between digits dropped), and searched for each number's
 digits. Prints one line per file and number found (the number masked) and exits 1; exits 0 and
 says how much it read when nothing is found.
+
+`--mask` masks the strings of the JSON files under PATH instead (`bot.masking.redact`): Rasa's
+evaluation reports quote the test sentences the model got wrong (`intent_errors.json`), held-out
+examples with card numbers included; scripts/test.sh masks them as they are written.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import unicodedata
@@ -32,7 +38,7 @@ from typing import Dict, Iterable, Iterator, List, Sequence
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from bot.masking import mask_number  # noqa: E402
+from bot.masking import mask_number, redact  # noqa: E402
 from bot.ops import demo  # noqa: E402
 from bot.validation import bank_card  # noqa: E402
 from bot.validation.normalize import CHINESE_DIGITS, SEPARATORS, WEAK_CHINESE_DIGITS  # noqa: E402
@@ -138,11 +144,40 @@ def scan(paths: Sequence[Path], numbers: Dict[str, str]) -> List[str]:
     return findings
 
 
+def _masked(value: object) -> object:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
+
+
+def mask_json(paths: Iterable[Path]) -> int:
+    """Mask the strings of every JSON file under `paths` in place; how many files changed."""
+    changed = 0
+    for path in files(paths):
+        if path.suffix != ".json":
+            continue
+        original = json.loads(path.read_text(encoding="utf-8"))
+        masked = _masked(original)
+        if masked != original:
+            path.write_text(json.dumps(masked, ensure_ascii=False, indent=2), encoding="utf-8")
+            changed += 1
+    return changed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders (default: var/ and the project's *.log)")
     parser.add_argument("--number", action="append", default=[], help="another number to look for (any typed form)")
+    parser.add_argument("--mask", action="store_true", help="mask the strings of the JSON files under PATHs instead")
     args = parser.parse_args(argv)
+    if args.mask:
+        changed = mask_json(args.paths)
+        print(f"[test] numbers masked in {changed} report file(s) under {', '.join(map(str, args.paths))}")
+        return 0
     numbers = {**test_numbers(PROJECT / "tests"), **demo_numbers()}
     for number in args.number:
         numbers[re.sub("[^0-9X]", "", flattened(number).upper())] = "given"
