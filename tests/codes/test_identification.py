@@ -102,3 +102,21 @@ def test_requests_for_unknown_numbers_are_audited_without_the_number(demo: Sessi
     assert event.detail["number_last4"] == "9999" and UNKNOWN not in str(event.detail)
     assert demo.execute(select(VerificationChallenge)).first() is None
     assert not [m for m in outbox.messages() if SIX_DIGIT_RUN.search(m["text"])]
+
+
+def test_an_unknown_number_is_answered_no_sooner_than_a_typical_send(demo: Session, outbox: Outbox,
+                                                                      monkeypatch) -> None:
+    import time
+
+    from bot.codes import identification
+
+    monkeypatch.setattr(identification, "_SEND_TIMES", identification._SendTimes())  # this test's sends only
+
+    class Slow:
+        def send(self, to: str, text: str) -> None:
+            time.sleep(0.3)
+
+    assert send_identification_code(demo, KNOWN, IDENTIFY, Requester("c1"), gateway=Slow(), now=NOW).ok
+    started = time.monotonic()
+    assert ask(demo, UNKNOWN, conversation="c2").ok
+    assert time.monotonic() - started >= 0.3
