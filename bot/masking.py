@@ -55,9 +55,6 @@ _NUMBER = re.compile(rf"[0-9](?:{_GAP}*[0-9])*(?:{_GAP}*[Xx](?![A-Za-z]))?")
 _MIN_LONG_DIGITS = 12
 _MIN_NAMED_DIGITS = 8
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
-# A fraction (`0.6073620319366455`, a confidence in Rasa's logs): no card, account, ID or phone
-# number is typed as 0 and a dot.
-_FRACTION = re.compile(r"0\.[0-9]+")
 # Words that name the number right after them an account or ID (`账号是 12345678`, `身份证号：…`).
 _NAMED_BEFORE = re.compile(r"(?:卡号|账号|帐号|账户|帐户|身份证号?|证件号)码?\s*(?:是|为)?\s*:?\s*$")
 _NAME_WINDOW = 12
@@ -147,7 +144,7 @@ def redact(text: str, keep: Collection[str] = ()) -> str:
     for match in _NUMBER.finditer(normalized):
         digits = "".join(ch for ch in match.group() if ch.isalnum()).upper()
         before = normalized[max(0, match.start() - _NAME_WINDOW):match.start()]
-        if digits in kept or _FRACTION.fullmatch(match.group()) or not _is_number_to_mask(digits, before):
+        if digits in kept or not _is_number_to_mask(digits, before):
             continue
         pieces += [text[position:match.start()], MASK * 4 + digits[-4:]]
         position = match.end()
