@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: run test bench setup model browser db validate clean
+.PHONY: run test bench setup model browser db validate nlu-report clean
 
 run: model db  ## start the servers on localhost (5005 Rasa, 5055 actions, 5080 agent console); Ctrl-C stops them
 	@$(VENV)/bin/bot serve
@@ -29,6 +29,9 @@ db: setup  ## migrate the database under var/, and in development load the demo 
 
 validate: setup  ## quick feedback for trainers: is the training data consistent?
 	@$(VENV)/bin/rasa data validate --domain domain.yml --data data
+
+nlu-report: model  ## var/reports/nlu/index.html: per-intent scores, confusion matrix, changes since last time (held-out set, ~30 s; CV=5: cross-validation, slow)
+	@scripts/nlu_report.sh $(if $(CV),--folds $(CV))
 
 clean:  ## remove runtime state and models (keeps .venv)
 	rm -rf var models/current.tar.gz models/current.fingerprint .rasa

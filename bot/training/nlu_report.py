@@ -385,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fingerprint", default="", help="what identifies the model or training data evaluated")
     parser.add_argument("--source", default="", help="what was evaluated, shown on the page")
     args = parser.parse_args(argv)
-    index = render(args.folder, args.fingerprint, args.source)
+    render(args.folder, args.fingerprint, args.source)
     summary = json.loads((args.folder / SUMMARY).read_text(encoding="utf-8"))
     faq = summary["faq_accuracy"]
     print(f"[nlu-report] intent accuracy {summary['accuracy']:.3f}, macro F1 {summary['macro_f1']:.3f}, "
@@ -397,7 +397,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         better, worse = better_and_worse(changes(summary, previous))
         print(f"[nlu-report] since {previous['generated_at']}: better {', '.join(c.label for c in better) or 'none'}; "
               f"worse {', '.join(c.label for c in worse) or 'none'}")
-    print(f"[nlu-report] wrote {index}")
     return 0
 
 
