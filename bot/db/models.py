@@ -589,6 +589,25 @@ class KeyCheck(Base):
     created_at = Column(UtcDateTime, nullable=False, default=utcnow)
 
 
+class InboxDecision(str, enum.Enum):
+    DISMISSED = "dismissed"  # nothing to learn from it
+    LABELLED = "labelled"  # the trainer gave the right intent (the example went to data/nlu/)
+
+
+class TrainingInboxDecision(Base):
+    """A trainer's decision on one group of real messages of the trainer inbox (bot.training.inbox).
+    Keyed by the group's key, a digest of its normalised redacted text: no message text is stored."""
+
+    __tablename__ = "training_inbox_decisions"
+    __table_args__ = (CheckConstraint(_in("decision", InboxDecision), name="decision"),)
+
+    key = Column(String(16), primary_key=True)
+    decision = Column(StrEnumType(InboxDecision), nullable=False)
+    intent = Column(String(100))  # labelled: the intent or FAQ sub-intent (faq/fees)
+    actor = Column(String(100), nullable=False)
+    decided_at = Column(UtcDateTime, nullable=False, default=utcnow)
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
