@@ -27,8 +27,9 @@ browser:  ## Debian's chromium for the browser tests (installed when missing)
 db: setup  ## migrate the database under var/, and in development load the demo merchants and demo console accounts (idempotent)
 	@if [ "$${BOT_ENV:-development}" = development ]; then $(VENV)/bin/bot demo seed; else $(VENV)/bin/bot db upgrade; fi
 
-validate: setup  ## quick feedback for trainers: is the training data consistent?
-	@$(VENV)/bin/rasa data validate --domain domain.yml --data data
+validate: setup  ## quick feedback for trainers (under a minute): Rasa's data checks, then the project's own (bot/training/data_checks.py)
+	@$(VENV)/bin/rasa data validate --domain domain.yml --data data --fail-on-warnings
+	@$(VENV)/bin/python -m bot.training.data_checks
 
 nlu-report: model  ## var/reports/nlu/index.html: per-intent scores, confusion matrix, changes since last time (held-out set, ~30 s; CV=5: cross-validation, slow)
 	@scripts/nlu_report.sh $(if $(CV),--folds $(CV))

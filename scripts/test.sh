@@ -19,6 +19,8 @@ echo "[test] pytest (unit, database, CLI, servers end to end)"
 
 echo "[test] rasa data validate"
 .venv/bin/rasa data validate --domain domain.yml --data data --fail-on-warnings 2>&1 | tail -n 20
+echo "[test] the project's own data checks (bot/training/data_checks.py, also in make validate)"
+.venv/bin/python -m bot.training.data_checks
 
 echo "[test] NLU evaluation on the held-out set tests/data/nlu_holdout.yml"
 .venv/bin/rasa test nlu --model models/current.tar.gz --nlu tests/data/nlu_holdout.yml \
