@@ -10,9 +10,11 @@ What it refuses, writing nothing:
 - `UnknownIntent`: not an intent trainers label (`label_choices`: the domain's intents that have
   examples in data/nlu/, FAQ sub-intents included; the synthetic ones the channels or buttons send,
   `message_too_long`, `document_uploaded`, `clarified_as_*`, have none);
-- `AlreadyPresent`: the same text (white space normalised, entity annotations stripped) is already
-  an example, under any intent, in data/nlu/ or in the measurement sets (tests/data/nlu_holdout.yml,
-  tests/data/nlu_dev.yml), which must never be trained on;
+- `AlreadyPresent`: the same text is already an example, under any intent, in data/nlu/ or in the
+  measurement sets (tests/data/nlu_holdout.yml, tests/data/nlu_dev.yml), which must never be
+  trained on. "The same" as `make validate`'s duplicate check sees it, reading the files with it
+  (bot/training/data_checks.py: case, width, white space and punctuation aside, entity annotations
+  stripped), so a labelled example never makes that check fail;
 - `UnsafeExample`: the text holds a full card, ID or phone number (`bot.masking.redact` would change
   it): training data is committed and shared;
 - `InvalidExample`: empty or too long, characters YAML cannot hold, an entity value that is not in
@@ -46,14 +48,13 @@ import yaml
 
 from bot.masking import redact
 from bot.settings import MAX_MESSAGE_CHARS
+from bot.training import data_checks
 
 __all__ = ["EntityMark", "AppendedExample", "AlreadyPresent", "UnknownIntent", "UnsafeExample", "InvalidExample",
            "label_choices", "entity_choices", "append_example", "annotated", "normalized"]
 
 NLU_DIR = Path("data/nlu")
 DOMAIN_FILE = Path("domain.yml")
-# Sets that only measure the model: an example there must never become training data.
-MEASUREMENT_SETS = (Path("tests/data/nlu_holdout.yml"), Path("tests/data/nlu_dev.yml"))
 RETRIEVAL_INTENT = "faq"
 # Entities of the domain that are never in a merchant's words: set by the route buttons, the stored
 # upload a document_uploaded message names, the field a correction button names (domain.yml).
@@ -118,18 +119,13 @@ class InvalidExample(ValueError):
 
 
 def normalized(text: str) -> str:
-    """White space collapsed to single spaces, none at either end: how examples are compared and
-    written (`str.split` splits on every separator `splitlines` breaks a line at).
+    """White space collapsed to single spaces, none at either end: how an example is written
+    (`str.split` splits on every separator `splitlines` breaks a line at).
 
     >>> normalized("  换卡\\u2028要 \\t 多久 ")
     '换卡 要 多久'
     """
     return " ".join(text.split())
-
-
-def _plain(line: str) -> str:
-    """An example line's text as Rasa trains on it: annotations replaced by their text."""
-    return normalized(_RASA_ENTITY.sub(lambda match: match.group("entity_text"), line))
 
 
 # --- what trainers may choose ------------------------------------------------------------------------
@@ -237,34 +233,14 @@ def _checked_line(project_dir: Path, text: str, entities: Sequence[EntityMark]) 
 # --- what is already there -----------------------------------------------------------------------------
 
 
-def _examples_of(path: Path) -> Iterator[tuple[str, str]]:
-    """(intent, text) of every example of a data file: Rasa's `nlu:` list (multi-line `examples`
-    or a list of `text:`), or the shared dev set's `intents:` mapping of lists."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    for item in data.get("nlu") or ():
-        if not isinstance(item, dict) or "intent" not in item:
-            continue
-        examples = item.get("examples") or ""
-        lines = ([example.get("text", "") for example in examples if isinstance(example, dict)]
-                 if isinstance(examples, list) else
-                 [line.strip()[1:] for line in examples.splitlines() if line.strip().startswith("-")])
-        for line in lines:
-            yield str(item["intent"]), _plain(line)
-    intents = data.get("intents")
-    if isinstance(intents, dict):
-        for intent, texts in intents.items():
-            for text in texts or ():
-                yield str(intent), _plain(str(text))
-
-
 def _already_present(project_dir: Path, text: str) -> AlreadyPresent | None:
-    paths = _nlu_files(project_dir) + [project_dir / path for path in MEASUREMENT_SETS]
-    for path in paths:
-        if not path.exists():
-            continue
-        for intent, example in _examples_of(path):
-            if example == text:
-                return AlreadyPresent(text, intent, path.relative_to(project_dir))
+    """The example `make validate` would see as this one (bot/training/data_checks.py reads the
+    files), in the training data first, then in the measurement sets."""
+    project = data_checks.Project(project_dir)
+    wanted = data_checks.normalized(text)
+    for example in project.examples + project.held_out:
+        if data_checks.normalized(example.text) == wanted:
+            return AlreadyPresent(text, example.intent, Path(example.file))
     return None
 
 

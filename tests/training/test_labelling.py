@@ -17,6 +17,7 @@ import pytest
 import yaml
 from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
 
+from bot.training import data_checks
 from bot.training.labelling import (AlreadyPresent, EntityMark, InvalidExample, UnknownIntent, UnsafeExample,
                                     append_example, entity_choices, label_choices)
 
@@ -130,6 +131,9 @@ def test_text_rasa_reads_differently_is_written_so_it_reads_the_same(project: Pa
 @pytest.mark.parametrize("text, intent, existing_intent, where", [
     ("你好", "greet", "greet", "data/nlu/basics.yml"),
     ("  我要换结算卡 ", "faq/fees", "change_account", "data/nlu/change.yml"),  # under another intent too
+    # As make validate's duplicate check compares: case, width, spaces and punctuation aside.
+    ("我要换结算卡！", "change_account", "change_account", "data/nlu/change.yml"),
+    ("ＨＥＬＬＯ 客服", "greet", "greet", "data/nlu/basics.yml"),
     ("hello，在不在", "greet", "greet", "tests/data/nlu_holdout.yml"),  # the held-out set is never trained on
     ("收款银行卡想换一下", "change_account", "change_account", "tests/data/nlu_dev.yml"),  # nor the dev set
 ])
@@ -246,3 +250,5 @@ def test_rasa_data_validate_still_passes_after_an_annotated_example(project: Pat
     code, warnings_after = _validate(project)
     assert code == 0
     assert warnings_after == warnings_before  # no new warning about the entities or the examples
+    # make validate's own duplicate check reads the annotated examples too, and finds nothing.
+    assert data_checks.check_duplicates(data_checks.Project(project)) == []
