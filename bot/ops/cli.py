@@ -7,6 +7,8 @@
     bot handoffs list [--json]                       conversations handed to agents
     bot agents add NAME --role ROLE [--display-name N] console account (password: prompt or stdin)
     bot agents list [--json]                         console accounts: name, role, locked or not
+    bot trainer inbox [--json] [--threshold X] [--all]  real messages to learn from, redacted, newest first
+    bot trainer dismiss KEY [--threshold X]          take a group of messages out of the inbox
     bot serve [...]                                  development server (bot.ops.devserver)
 
 `--json` prints exactly one JSON list on stdout, for scripts. Bad input and an unusable database
@@ -318,6 +320,76 @@ def cmd_wechat_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _session_if_database() -> Iterator[Session | None]:
+    """A session on the configured database, or None where there is none yet (a fresh var/): for
+    read-only commands that have something to show without it."""
+    path = sqlite_path(settings.database_url())
+    if path is not None and not path.exists():
+        yield None
+        return
+    with _existing_session() as session:
+        yield session
+
+
+def _threshold(value: float | None) -> float | None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise CliError(f"--threshold must be from 0 to 1, got {value}")
+    return value
+
+
+def cmd_trainer_inbox(args: argparse.Namespace) -> int:
+    """Messages of real conversations the model got wrong or was unsure of (bot.training.inbox)."""
+    from bot.training import inbox
+
+    threshold = _threshold(args.threshold)
+    with _session_if_database() as session:
+        try:
+            entries = inbox.read_inbox(session, threshold=threshold, include_decided=args.all)
+        except ValueError as exc:  # TRAINER_LOW_CONFIDENCE is no number
+            raise CliError(str(exc)) from exc
+    rows = [entry.as_json() for entry in entries]
+    if args.json:
+        _print_json(rows, identifiers=["key"])
+    else:
+        _print_table(
+            rows,
+            [
+                ("key", lambda r: r["key"]),
+                ("count", lambda r: str(r["count"])),
+                ("reasons", lambda r: "、".join(r["reason_labels"]) + (f" [{r['decision']}]" if r["decision"] else "")),
+                ("predicted", lambda r: (r["predicted_intent"] or "-")
+                 + (f" {r['confidence']:.2f}" if r["confidence"] is not None else "")),
+                ("last seen", lambda r: _short_time(r["last_seen"])),
+                ("text", lambda r: r["text"] if len(r["text"]) <= 40 else r["text"][:39] + "…"),
+            ],
+            empty="(the inbox is empty: no message fell back, was unsure or was corrected)",
+            identifiers=["key"],
+        )
+    return 0
+
+
+def cmd_trainer_dismiss(args: argparse.Namespace) -> int:
+    from bot.db.models import TrainingInboxDecision
+    from bot.training import inbox
+
+    threshold = _threshold(args.threshold)
+    with _existing_session() as session:
+        if not inspect(session.connection()).has_table(TrainingInboxDecision.__tablename__):
+            raise CliError("the database has no trainer decisions table yet: run `bot db upgrade`")
+        try:
+            entry = inbox.find_entry(session, args.key, threshold=threshold)
+            if entry is None:
+                raise CliError(f"no group {redact(args.key)[:40]} in the inbox (keys: `bot trainer inbox`, "
+                               "with the same --threshold)")
+            inbox.dismiss(session, entry.key, actor="cli")
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+    print(f"Dismissed {entry.key} ({entry.count} messages, e.g. {redact(entry.text)[:40]}): "
+          "it no longer shows in the inbox.")
+    return 0
+
+
 def cmd_serve(argv: list[str]) -> int:
     try:
         from bot.ops import devserver
@@ -342,18 +414,20 @@ def _masked(value: Any, keep: Sequence[str]) -> Any:
     return value
 
 
-def _masked_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _masked_rows(rows: list[dict[str, Any]], identifiers: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Rows as printed: card, account, ID and phone numbers masked in every value, whatever a view
-    let through (a conversation id, free text); the merchant number stays, staff look merchants up by it."""
+    let through (a conversation id, free text); the merchant number stays, staff look merchants up by it,
+    and so do the `identifiers` fields (digests such as an inbox key, which can hold 12 digits in a row)."""
     masked = []
     for row in rows:
         keep = [row["merchant_id"]] if isinstance(row.get("merchant_id"), str) else []
-        masked.append({key: value if key == "merchant_id" else _masked(value, keep) for key, value in row.items()})
+        masked.append({key: value if key == "merchant_id" or key in identifiers else _masked(value, keep)
+                       for key, value in row.items()})
     return masked
 
 
-def _print_json(rows: list[dict[str, Any]]) -> None:
-    print(json.dumps(_masked_rows(rows), ensure_ascii=False, indent=2))
+def _print_json(rows: list[dict[str, Any]], identifiers: Sequence[str] = ()) -> None:
+    print(json.dumps(_masked_rows(rows, identifiers), ensure_ascii=False, indent=2))
 
 
 def _short_time(iso: str | None) -> str:
@@ -370,12 +444,14 @@ def _pad(text: str, width: int) -> str:
 
 
 def _print_table(
-    rows: list[dict[str, Any]], columns: list[tuple[str, Callable[[dict[str, Any]], str]]], empty: str
+    rows: list[dict[str, Any]], columns: list[tuple[str, Callable[[dict[str, Any]], str]]], empty: str,
+    identifiers: Sequence[str] = (),
 ) -> None:
     if not rows:
         print(empty)
         return
-    cells = [[title for title, _ in columns]] + [[str(get(row)) for _, get in columns] for row in _masked_rows(rows)]
+    cells = [[title for title, _ in columns]] + [[str(get(row)) for _, get in columns]
+                                                 for row in _masked_rows(rows, identifiers)]
     widths = [max(_width(line[i]) for line in cells) for i in range(len(columns))]
     for line in cells:
         print("  ".join(_pad(cell, widths[i]) for i, cell in enumerate(line)).rstrip())
@@ -435,6 +511,21 @@ def build_parser() -> argparse.ArgumentParser:
     prune = wechat.add_parser("prune", help="delete the records of old pushes (kept only to recognise retries)")
     prune.add_argument("--hours", type=int, default=24, help="keep this many hours (default 24)")
     prune.set_defaults(handler=cmd_wechat_prune)
+
+    trainer = commands.add_parser("trainer", help="trainer tools: learn from real conversations").add_subparsers(
+        dest="action", metavar="ACTION")
+    trainer.required = True
+    trainer_inbox = trainer.add_parser(
+        "inbox", help="real messages that fell back, were unsure, corrected or before a handoff (redacted)")
+    trainer_inbox.add_argument("--json", action="store_true", help="print a JSON list")
+    trainer_inbox.add_argument("--threshold", type=float, metavar="X",
+                               help="low confidence below X (default TRAINER_LOW_CONFIDENCE or 0.6)")
+    trainer_inbox.add_argument("--all", action="store_true", help="also the groups dismissed or labelled")
+    trainer_inbox.set_defaults(handler=cmd_trainer_inbox)
+    trainer_dismiss = trainer.add_parser("dismiss", help="take a group of messages out of the inbox (by its key)")
+    trainer_dismiss.add_argument("key", metavar="KEY", help="the group's key, as `bot trainer inbox` shows it")
+    trainer_dismiss.add_argument("--threshold", type=float, metavar="X", help="as given to `bot trainer inbox`")
+    trainer_dismiss.set_defaults(handler=cmd_trainer_dismiss)
 
     # Listed for --help only: main() hands everything after `serve` to bot.ops.devserver untouched.
     commands.add_parser("serve", help="run the development server (options: bot serve --help)")
