@@ -15,8 +15,9 @@ What it refuses, writing nothing:
   trained on. "The same" as `make validate`'s duplicate check sees it, reading the files with it
   (bot/training/data_checks.py: case, width, white space and punctuation aside, entity annotations
   stripped), so a labelled example never makes that check fail;
-- `UnsafeExample`: the text holds a full card, ID or phone number (`bot.masking.redact` would change
-  it): training data is committed and shared;
+- `UnsafeExample`: the text holds a full card, ID or phone number, or a one-time code: the inbox's
+  redaction (`inbox.redact_for_training`: `bot.masking.redact`, codes masked too) would change it.
+  Training data is committed and shared;
 - `InvalidExample`: empty or too long, characters YAML cannot hold, an entity value that is not in
   the text or an entity the domain does not have, or text Rasa would misread as an annotation.
 
@@ -46,9 +47,9 @@ from typing import Any, Iterator, Sequence
 
 import yaml
 
-from bot.masking import redact
 from bot.settings import MAX_MESSAGE_CHARS
 from bot.training import data_checks
+from bot.training.inbox import redact_for_training
 
 __all__ = ["EntityMark", "AppendedExample", "AlreadyPresent", "UnknownIntent", "UnsafeExample", "InvalidExample",
            "label_choices", "entity_choices", "append_example", "annotated", "normalized"]
@@ -218,8 +219,8 @@ def _checked_line(project_dir: Path, text: str, entities: Sequence[EntityMark]) 
         raise InvalidExample(InvalidExample.TOO_LONG, f"{len(text)} > {MAX_MESSAGE_CHARS}")
     if any(unicodedata.category(ch) in ("Cc", "Cs") or ch in "\ufffe\uffff" for ch in text):
         raise InvalidExample(InvalidExample.UNPRINTABLE)
-    if redact(text) != text:
-        raise UnsafeExample("the text holds a full card, ID or phone number")
+    if redact_for_training(text) != text:
+        raise UnsafeExample("the text holds a full card, ID or phone number or a one-time code")
     known = set(entity_choices(project_dir))
     for mark in entities:
         if mark.entity not in known:
