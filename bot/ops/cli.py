@@ -378,7 +378,7 @@ def cmd_trainer_dismiss(args: argparse.Namespace) -> int:
         if not inspect(session.connection()).has_table(TrainingInboxDecision.__tablename__):
             raise CliError("the database has no trainer decisions table yet: run `bot db upgrade`")
         try:
-            entry = inbox.find_entry(session, args.key, threshold=threshold)
+            entry = inbox.find_entry(session, inbox.checked_key(args.key), threshold=threshold)
             if entry is None:
                 raise CliError(f"no group {redact(args.key)[:40]} in the inbox (keys: `bot trainer inbox`, "
                                "with the same --threshold)")

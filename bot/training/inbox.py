@@ -485,7 +485,7 @@ _KEY = re.compile(r"[0-9a-f]{16}")
 _INTENT = re.compile(r"[a-z][a-z0-9_]*(?:/[a-z0-9_]+)?")
 
 
-def _checked_key(key: str) -> str:
+def checked_key(key: str) -> str:
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise ValueError(f"not an inbox key (16 hex digits): {redact(str(key))[:40]!r}")
     return key
@@ -501,7 +501,7 @@ def _commit(app_session: Session) -> None:
 def dismiss(app_session: Session, key: str, actor: str) -> None:
     """Take the group out of the inbox: nothing to learn from it. Idempotent (a group dismissed or
     labelled already stays as it is); audited and committed."""
-    _checked_key(key)
+    checked_key(key)
     if app_session.get(TrainingInboxDecision, key) is not None:
         return
     app_session.add(TrainingInboxDecision(key=key, decision=InboxDecision.DISMISSED, actor=actor,
@@ -514,7 +514,7 @@ def record_label(app_session: Session, key: str, intent: str, actor: str) -> Non
     """The trainer labelled the group with `intent` (or a FAQ sub-intent, `faq/fees`): it leaves the
     inbox. Idempotent (the same label again changes nothing; another label replaces it, a dismissed
     group becomes labelled); audited and committed."""
-    _checked_key(key)
+    checked_key(key)
     if not isinstance(intent, str) or len(intent) > 100 or not _INTENT.fullmatch(intent) or intent == FALLBACK_INTENT:
         raise ValueError(f"not an intent name: {redact(str(intent))[:40]!r}")
     row = app_session.get(TrainingInboxDecision, key)
