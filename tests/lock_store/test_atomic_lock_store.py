@@ -18,6 +18,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot.rasa.lock_store import AtomicRedisLockStore
 from bot.responses import response_text
+from bot.settings import PROJECT_ROOT
 
 STORE_TYPE = "bot.rasa.lock_store.AtomicRedisLockStore"
 CONVERSATION = "webchat:822100000000001"
@@ -52,6 +53,24 @@ def test_rasa_builds_it_from_endpoints_yml_with_environment_variables(tmp_path, 
         "redis.internal:6380/3", "settlement:conversation_lock:", 90.0, 90.0)
     # Rasa lets several Sanic workers share it (it refuses only the in-memory store).
     assert _lock_store_is_multi_worker_compatible(config)
+
+
+def test_the_block_endpoints_yml_documents_works_once_uncommented(tmp_path, monkeypatch):
+    lines = (PROJECT_ROOT / "endpoints.yml").read_text().splitlines()
+    start = lines.index("# lock_store:")
+    block = [lines[start][2:]]
+    for line in lines[start + 1:]:
+        if not line.startswith("#   "):
+            break
+        block.append(line[2:])
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text("\n".join(block) + "\n")
+    monkeypatch.setenv("LOCK_STORE_REDIS_URL", "redis://redis.internal:6379/1")
+    store = LockStore.create(AvailableEndpoints.read_endpoints(str(endpoints)).lock_store)
+    assert isinstance(store, AtomicRedisLockStore)
+    assert (store.server, store.lifetime_s) == ("redis.internal:6379/1", 60.0)
+    # The default setup itself keeps Rasa's in-memory lock store (one Rasa process).
+    assert AvailableEndpoints.read_endpoints(str(PROJECT_ROOT / "endpoints.yml")).lock_store is None
 
 
 def test_the_lifetime_comes_from_the_endpoint_else_rasas_ticket_lock_lifetime_else_60_s(monkeypatch):
