@@ -9,6 +9,7 @@
     bot agents list [--json]                         console accounts: name, role, locked or not
     bot trainer inbox [--json] [--threshold X] [--all]  real messages to learn from, redacted, newest first
     bot trainer dismiss KEY [--threshold X]          take a group of messages out of the inbox
+    bot trainer check                                the project's own checks of data/ and domain.yml (make validate)
     bot serve [...]                                  development server (bot.ops.devserver)
 
 `--json` prints exactly one JSON list on stdout, for scripts. Bad input and an unusable database
@@ -390,6 +391,13 @@ def cmd_trainer_dismiss(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trainer_check(args: argparse.Namespace) -> int:
+    """The project's own checks of the training data (bot.training.data_checks): 1 when any fails."""
+    from bot.training import data_checks
+
+    return data_checks.main([])
+
+
 def cmd_serve(argv: list[str]) -> int:
     try:
         from bot.ops import devserver
@@ -526,6 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer_dismiss.add_argument("key", metavar="KEY", help="the group's key, as `bot trainer inbox` shows it")
     trainer_dismiss.add_argument("--threshold", type=float, metavar="X", help="as given to `bot trainer inbox`")
     trainer_dismiss.set_defaults(handler=cmd_trainer_dismiss)
+    trainer.add_parser("check", help="the project's own checks of data/ and domain.yml (also in make validate)") \
+        .set_defaults(handler=cmd_trainer_check)
 
     # Listed for --help only: main() hands everything after `serve` to bot.ops.devserver untouched.
     commands.add_parser("serve", help="run the development server (options: bot serve --help)")
