@@ -202,3 +202,11 @@ def test_command_line(project, capsys):
     out = capsys.readouterr().out
     assert "未通过  同一句话不在两个意图下，测试集的句子不在训练数据里（1 处）" in out
     assert "data/nlu/basics.yml:" in out and "项检查未通过：按上面的提示修改后再运行 make validate" in out
+
+
+def test_bot_trainer_check_runs_the_checks(capsys):
+    from bot.ops import cli
+
+    failed = any(problems for _, problems in data_checks.run())
+    assert cli.main(["trainer", "check"]) == (1 if failed else 0)
+    assert "[validate] 训练数据自查" in capsys.readouterr().out
