@@ -486,6 +486,7 @@ _INTENT = re.compile(r"[a-z][a-z0-9_]*(?:/[a-z0-9_]+)?")
 
 
 def checked_key(key: str) -> str:
+    """`key` if it has the form of a group key (16 lower-case hex digits); else ValueError."""
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise ValueError(f"not an inbox key (16 hex digits): {redact(str(key))[:40]!r}")
     return key
