@@ -2,6 +2,7 @@
 grouped, and the trainers' decisions kept in the application database."""
 from __future__ import annotations
 
+import doctest
 import json
 from pathlib import Path
 
@@ -215,6 +216,10 @@ def test_ordinary_words_dates_and_amounts_stay(text: str) -> None:
     assert "******" not in redacted
     if text != "商户编号822100000000001":  # a merchant number is a long number: masked as anywhere
         assert redacted == text
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(inbox).failed == 0
 
 
 # --- grouping --------------------------------------------------------------------------------------
