@@ -30,7 +30,7 @@ log="$out.log"
 mkdir -p "$out"
 # Rasa writes a file only when it has something to put in it (no intent_errors.json when nothing was
 # misread): the last run's files would pass for this run's. summary.json stays, to compare with.
-rm -f "$out"/*_report.json "$out"/*_errors.json "$out"/*_successes.json "$out"/*.png
+rm -f "$out"/*_report.json "$out"/*_errors.json "$out"/*_successes.json "$out"/*_confusion_matrix.png "$out"/*_histogram.png
 
 start=$(date +%s)
 if [ -n "$folds" ]; then
@@ -39,8 +39,12 @@ if [ -n "$folds" ]; then
   # components is the one train-if-stale.sh recorded for them (make nlu-report trains first).
   fingerprint=$(cat models/current.fingerprint 2>/dev/null || echo unknown)
   echo "[nlu-report] cross-validation, $folds folds on data/nlu: trains $folds models (slow: a few minutes each; log $log)"
+  # One line per fold as its training starts (each fold trains the whole pipeline, DIET first).
   .venv/bin/rasa test nlu --cross-validation --folds "$folds" --config config.yml --nlu data/nlu \
-    --out "$out" --successes --no-plot >"$log" 2>&1 || { tail -n 30 "$log"; exit 1; }
+    --out "$out" --successes --no-plot 2>&1 | tee "$log" | stdbuf -o0 tr '\r' '\n' \
+    | awk -v folds="$folds" '/Starting to train component .DIETClassifier./ {
+        printf "[nlu-report] fold %d of %d: training\n", ++fold, folds; fflush() }' \
+    || { tail -n 30 "$log" | tr '\r' '\n' | tail -n 30; exit 1; }
 else
   source="保留集 tests/data/nlu_holdout.yml"
   [ -f "$model" ] || { echo "nlu-report: no model at $model (make model trains one)" >&2; exit 1; }
