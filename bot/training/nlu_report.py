@@ -27,7 +27,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -204,8 +204,9 @@ def plot_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], path:
     from matplotlib.font_manager import FontProperties
 
     font_file = cjk_font_file()
-    title_font = FontProperties(fname=font_file, size=14) if font_file else FontProperties(size=14)
-    title = "意图混淆矩阵（行：应为，列：预测为）" if font_file else "Intent confusion matrix (rows: expected, columns: predicted)"
+    font = (lambda size: FontProperties(fname=font_file, size=size)) if font_file else (lambda size: FontProperties(size=size))
+    title, predicted, expected = (("意图混淆矩阵", "预测为", "应为") if font_file
+                                  else ("Intent confusion matrix", "predicted", "expected"))
     side = max(6.0, 0.32 * len(labels) + 3.0)
     figure, axes = plt.subplots(figsize=(side, side))
     try:
@@ -215,9 +216,9 @@ def plot_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], path:
         axes.set_yticks(range(len(labels)))
         axes.set_xticklabels(labels, rotation=90, fontsize=8)
         axes.set_yticklabels(labels, fontsize=8)
-        axes.set_xlabel("predicted", fontsize=10)
-        axes.set_ylabel("expected", fontsize=10)
-        axes.set_title(title, fontproperties=title_font)
+        axes.set_xlabel(predicted, fontproperties=font(11))
+        axes.set_ylabel(expected, fontproperties=font(11))
+        axes.set_title(title, fontproperties=font(14))
         for row, counts in enumerate(matrix):
             for column, count in enumerate(counts):
                 if count and row == column:
