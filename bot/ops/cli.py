@@ -10,6 +10,7 @@
     bot trainer inbox [--json] [--threshold X] [--all]  real messages to learn from, redacted, newest first
     bot trainer dismiss KEY [--threshold X]          take a group of messages out of the inbox
     bot trainer check                                the project's own checks of data/ and domain.yml (make validate)
+    bot trainer story CONVERSATION_ID [--out FILE]   a real conversation as a redacted test story (tests/stories/)
     bot serve [...]                                  development server (bot.ops.devserver)
 
 `--json` prints exactly one JSON list on stdout, for scripts. Bad input and an unusable database
@@ -398,6 +399,48 @@ def cmd_trainer_check(args: argparse.Namespace) -> int:
     return data_checks.main([])
 
 
+def cmd_trainer_story(args: argparse.Namespace) -> int:
+    """A real conversation as a redacted test story (bot.rasa.story_export), on stdout or in a new
+    file; exit code 1 when the tracker store has no such conversation, or no merchant message in it."""
+    import logging
+    import os
+    from pathlib import Path
+
+    # The extractor's libraries (spaCy loads TensorFlow, jieba its dictionary) report loading on
+    # stderr: the trainer reads only this command's own messages there.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    from bot.rasa.story_export import ConversationNotFound, NothingToExport, conversation_stories
+    from bot.training.tracker_events import tracker_database_url
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists():
+        raise CliError(f"{out} exists already; nothing was written (give a new file to --out)")
+    if out is not None and not out.parent.is_dir():
+        raise CliError(f"no folder {out.parent} for --out")
+    url = tracker_database_url()
+    shown = redact(args.conversation_id)
+    try:
+        text = conversation_stories(args.conversation_id, url)
+    except ConversationNotFound:
+        print(f"bot: no conversation {shown!r} in the tracker store {display_url(url)}", file=sys.stderr)
+        return 1
+    except NothingToExport:
+        print(f"bot: conversation {shown!r} has no message of the merchant: no story to write", file=sys.stderr)
+        return 1
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    out.write_text(text, encoding="utf-8")
+    stories = text.count("\n- story: ")
+    print(f"Wrote {stories} test {'story' if stories == 1 else 'stories'} of conversation {shown!r} to {out}.")
+    if not out.name.startswith("test_"):
+        print("Note: `rasa test --e2e` reads only files named test_*.yml.")
+    return 0
+
+
 def cmd_serve(argv: list[str]) -> int:
     try:
         from bot.ops import devserver
@@ -536,6 +579,12 @@ def build_parser() -> argparse.ArgumentParser:
     trainer_dismiss.set_defaults(handler=cmd_trainer_dismiss)
     trainer.add_parser("check", help="the project's own checks of data/ and domain.yml (also in make validate)") \
         .set_defaults(handler=cmd_trainer_check)
+    trainer_story = trainer.add_parser(
+        "story", help="a real conversation as a test story, card, ID, phone numbers, codes and names "
+                      "replaced by test values (prints it, or writes --out FILE)")
+    trainer_story.add_argument("conversation_id", metavar="CONVERSATION_ID", help="the conversation (sender) id")
+    trainer_story.add_argument("--out", metavar="FILE", help="write a new file, e.g. tests/stories/test_x.yml")
+    trainer_story.set_defaults(handler=cmd_trainer_story)
 
     # Listed for --help only: main() hands everything after `serve` to bot.ops.devserver untouched.
     commands.add_parser("serve", help="run the development server (options: bot serve --help)")
