@@ -147,7 +147,8 @@ def read_examples(path: Path, root: Path) -> List[Example]:
 
 
 def read_dev_set(path: Path, root: Path) -> List[Example]:
-    """The shared development set's own format: `intents: {intent: [text, ...]}`, `entities`."""
+    """The shared development set's own format: `intents: {intent: [text, ...]}`, and the texts
+    of its `entities` cases (labelled `entities`)."""
     relative = path.relative_to(root).as_posix()
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -155,6 +156,9 @@ def read_dev_set(path: Path, root: Path) -> List[Example]:
     for intent, texts in (data.get("intents") or {}).items():
         line = next((number for number, text in enumerate(lines, 1) if text.strip().startswith(f"{intent}:")), 0)
         examples += [Example(intent, str(text), relative, line) for text in texts]
+    for case in data.get("entities") or []:
+        line = next((number for number, text in enumerate(lines, 1) if str(case["text"]) in text), 0)
+        examples.append(Example("entities", str(case["text"]), relative, line))
     return examples
 
 
