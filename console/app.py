@@ -90,6 +90,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from console import handoffs
 
     app.register_blueprint(handoffs.blueprint)
+    from console import training
+
+    app.register_blueprint(training.blueprint)
 
     @app.get("/")
     def home():  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Where each role starts after signing in.
 START_PAGES = {StaffRole.AGENT: "handoffs.queue", StaffRole.REVIEWER: "reviews.queue",
-               StaffRole.TRAINER: "auth.start"}
+               StaffRole.TRAINER: "training.inbox_page"}
 
 
 def current_staff() -> accounts.SignedIn | None:

@@ -162,7 +162,7 @@ def test_agents_trainers_and_strangers_cannot_review(app: Flask, staff: Session,
     accounts.create_account(staff, "sun", PASSWORD, StaffRole.TRAINER, "孙训练")
     trainer = signed_in(app.test_client(), "sun")
     assert trainer.get("/reviews").status_code == 403
-    assert decide(trainer, reference, "approve", token=csrf(trainer, "/start")).status_code == 403
+    assert decide(trainer, reference, "approve", token=csrf(trainer, "/trainer")).status_code == 403
 
     stranger = app.test_client()
     assert stranger.get("/reviews").status_code == 302  # to the login page
