@@ -10,25 +10,32 @@ and the events of one are lost or interleaved with the other's (a form asks twic
 
 This store keeps one key per conversation whose value is the holder's token:
 
+- in arrival order first: the turns of one conversation within one Rasa process queue on an
+  asyncio lock (it wakes its waiters first come, first served), so only the first of them asks
+  Redis, and a merchant's messages that wait behind a running turn run in the order they came.
 - acquire: `SET <prefix><conversation> <token> NX PX <lifetime>`, one atomic command; while the key
   exists no other replica, process or task can set it. The token is random per acquisition (with
   the host and process that took it, for whoever looks at the key in Redis).
 - wait: a turn that finds the key taken tries again every `retry_interval` seconds (asyncio.sleep:
   the event loop serves other conversations meanwhile) until it gets the lock or `wait_timeout`
-  passes; then it raises Rasa's `LockError`, the channel answers `utter_technical_problem` (the
-  turn fails clearly instead of running beside the other one; nothing the merchant filled in is
-  lost, the tracker is untouched).
+  (counted from the turn's arrival, its time in line included) passes; then it raises Rasa's
+  `LockError` and the channel answers `utter_technical_problem` (the turn fails clearly instead of
+  running beside the other one; nothing the merchant filled in is lost, the tracker is untouched).
 - release: a Lua script deletes the key only if it still holds this acquisition's token, so a turn
   that outlived its lock (the key expired and another turn took it) cannot free the other turn's
   lock. Such an overrun is logged as a WARNING: raise the lifetime.
 - Redis unreachable: logged as an ERROR naming the server, and `LockError` (the same apology).
 
-What it gives up against Rasa's tickets: fairness. Waiting turns are served in no particular
-order (whichever retries first after a release), where tickets served them first come, first
-served. For one merchant's conversation, two or three messages at most wait at once, so the order
-of their turns is nearly always the order they arrived in, and each turn sees the others' events
-whatever the order; nobody starves within `wait_timeout` unless the conversation is flooded, which
-the channels' rate limits stop first.
+What it gives up against Rasa's tickets: order across replicas. Tickets served every waiting turn
+first come, first served; here that holds within each process only, and between replicas the lock
+goes to whichever retries first after a release. A merchant's web chat messages all reach the
+replica holding their socket, so they keep their order; REST and WeChat messages spread over
+replicas by the load balancer may swap when two of them wait behind a running turn at the same
+time (each turn still sees the events of those before it). A turn that waited in its process's
+line pauses one retry interval (about 50 ms) before asking Redis, like the other replicas' waiting
+turns, so a busy conversation's lock passes from replica to replica instead of staying with one
+until its line is empty. Nobody starves within `wait_timeout` unless the conversation is flooded,
+which the channels' rate limits stop first.
 
 The lifetime (`lock_lifetime`, the key's expiry) must be longer than the slowest turn, or a second
 turn may start while the first is still running. The slowest turn is the one that sends a code by
@@ -192,6 +199,7 @@ class AtomicRedisLockStore(LockStore):
         self._client: Optional[redis.asyncio.Redis] = None
         self._client_loop: Optional[asyncio.AbstractEventLoop] = None
         self._sync_client: Optional[redis.Redis] = None
+        self._lines: Dict[str, _Line] = {}
         self._owner = f"{socket.gethostname()}:{os.getpid()}"
         self.server = self.settings.where()
         super().__init__()
@@ -215,35 +223,65 @@ class AtomicRedisLockStore(LockStore):
         the wait timeout or Redis cannot be reached."""
         lifetime_s = _positive("lock_lifetime", lock_lifetime) if lock_lifetime else self.lifetime_s
         retry_s = wait_time_in_seconds or self.retry_interval_s
-        key = self.key_prefix + conversation_id
-        token = f"{self._owner}:{secrets.token_hex(16)}"
-        await self._acquire(key, token, lifetime_s, retry_s, conversation_id)
-        acquired_at = time.monotonic()
-        try:
-            yield TicketLock(conversation_id, deque([Ticket(0, time.time() + lifetime_s)]))
-        finally:
-            await self._release(key, token, conversation_id, time.monotonic() - acquired_at, lifetime_s)
-
-    # ---- acquire and release ---------------------------------------------------------------
-
-    async def _acquire(self, key: str, token: str, lifetime_s: float, retry_s: float, conversation_id: str) -> None:
         deadline = time.monotonic() + self.wait_timeout_s
+        async with self._in_arrival_order(conversation_id, deadline) as waited_in_line:
+            if waited_in_line:
+                # The turn before it in this process has just let go: Redis is free, and this turn
+                # would always take it before another replica's waiting turn polls again. It waits
+                # like them instead, so replicas share a busy conversation turn by turn.
+                await asyncio.sleep(_pause(retry_s, deadline))
+            key = self.key_prefix + conversation_id
+            token = f"{self._owner}:{secrets.token_hex(16)}"
+            await self._acquire(key, token, lifetime_s, retry_s, conversation_id, deadline)
+            acquired_at = time.monotonic()
+            try:
+                yield TicketLock(conversation_id, deque([Ticket(0, time.time() + lifetime_s)]))
+            finally:
+                await self._release(key, token, conversation_id, time.monotonic() - acquired_at, lifetime_s)
+
+    # ---- this process's line, then Redis ---------------------------------------------------
+
+    @asynccontextmanager
+    async def _in_arrival_order(self, conversation_id: str, deadline: float) -> AsyncIterator[bool]:
+        """First in this process's line of the conversation's turns (yields whether it had to wait);
+        the line is dropped when the last of them is done."""
+        line = self._lines.setdefault(conversation_id, _Line())
+        line.turns += 1
+        try:
+            waited = line.turns > 1  # another turn of the conversation holds the line or waits in it
+            try:
+                await asyncio.wait_for(line.lock.acquire(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                raise self._waited_too_long(conversation_id) from None
+            try:
+                yield waited
+            finally:
+                line.lock.release()
+        finally:
+            line.turns -= 1
+            if not line.turns:
+                del self._lines[conversation_id]
+
+    def _waited_too_long(self, conversation_id: str) -> LockError:
+        logger.warning(
+            "Conversation %s: other turns held its lock for more than %g s; this turn is refused",
+            redact(conversation_id), self.wait_timeout_s,
+        )
+        return LockError(
+            f"Could not acquire the lock of conversation '{redact(conversation_id)}' within {self.wait_timeout_s:g} s."
+        )
+
+    async def _acquire(
+        self, key: str, token: str, lifetime_s: float, retry_s: float, conversation_id: str, deadline: float
+    ) -> None:
         lifetime_ms = max(1, int(lifetime_s * 1000))
         try:
             while True:
                 if await self.client().set(key, token, nx=True, px=lifetime_ms):
                     return
                 if time.monotonic() >= deadline:
-                    logger.warning(
-                        "Conversation %s: another turn held its lock for more than %g s; this turn is refused",
-                        redact(conversation_id), self.wait_timeout_s,
-                    )
-                    raise LockError(
-                        f"Could not acquire the lock of conversation '{redact(conversation_id)}' "
-                        f"within {self.wait_timeout_s:g} s."
-                    )
-                # Jitter keeps the waiting turns of several replicas from retrying in step.
-                await asyncio.sleep(min(retry_s * random.uniform(0.5, 1.5), max(0.0, deadline - time.monotonic())))
+                    raise self._waited_too_long(conversation_id)
+                await asyncio.sleep(_pause(retry_s, deadline))
         except redis.RedisError as error:
             logger.error(
                 "Conversation %s: the lock store's Redis at %s failed (%s: %s); the turn is refused",
@@ -322,6 +360,21 @@ class AtomicRedisLockStore(LockStore):
             else:
                 self._sync_client = redis.Redis(**self.settings.client_kwargs())
         return self._sync_client
+
+
+class _Line:
+    """The turns of one conversation waiting in this process: asyncio.Lock serves its waiters first
+    come, first served."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.turns = 0
+
+
+def _pause(retry_s: float, deadline: float) -> float:
+    """The pause before the next attempt: jittered, so the waiting turns of several replicas do not
+    retry in step, and never past the deadline."""
+    return min(retry_s * random.uniform(0.5, 1.5), max(0.0, deadline - time.monotonic()))
 
 
 def _positive(name: str, value: Any) -> float:

@@ -4,6 +4,9 @@ of one process take the lock of the same conversation, over and over, and record
 Run from the project root, once per replica:
     python -m tests.lock_store.hammer --redis-url redis://127.0.0.1:6379/15 --prefix test1 --replicas 2
 
+The tasks share `--stores` lock stores (4 by default: a store serves the turns of its own process
+in arrival order and sends only the first of them to Redis, so one store per process would leave
+Redis with two contenders; four per process are eight, as four Sanic workers per replica would be).
 Inside the lock each turn INCRs a shared Redis counter (more than 1: another holder is inside),
 records its time in the lock, sleeps a few random milliseconds and DECRs the counter. Prints one
 JSON line: turns served, turns refused (LockError), overlaps seen by the counter, the intervals.
@@ -39,13 +42,13 @@ def build_store(args: argparse.Namespace) -> LockStore:
 
 
 async def hammer(args: argparse.Namespace) -> Dict[str, Any]:
-    store = build_store(args)
+    stores = [build_store(args) for _ in range(args.stores)]
     shared = redis.asyncio.Redis.from_url(args.redis_url)
     inside, ready = f"{args.prefix}:hammer:inside", f"{args.prefix}:hammer:ready"
     result: Dict[str, Any] = {"pid": os.getpid(), "served": 0, "refused": 0, "overlaps": 0, "intervals": []}
     intervals: List[List[int]] = result["intervals"]
 
-    async def turn() -> None:
+    async def turn(store: LockStore) -> None:
         async with store.lock(CONVERSATION, **args.lock_kwargs):
             if await shared.incr(inside) != 1:
                 result["overlaps"] += 1
@@ -55,10 +58,10 @@ async def hammer(args: argparse.Namespace) -> Dict[str, Any]:
             await shared.decr(inside)
         result["served"] += 1
 
-    async def task() -> None:
+    async def task(store: LockStore) -> None:
         for _ in range(args.turns):
             try:
-                await asyncio.wait_for(turn(), args.wait_timeout + 5)
+                await asyncio.wait_for(turn(store), args.wait_timeout + 5)
             except (LockError, asyncio.TimeoutError):
                 result["refused"] += 1
             await asyncio.sleep(random.uniform(0, args.max_hold))
@@ -67,7 +70,7 @@ async def hammer(args: argparse.Namespace) -> Dict[str, Any]:
     await shared.incr(ready)
     while int(await shared.get(ready) or 0) < args.replicas:
         await asyncio.sleep(0.01)
-    await asyncio.gather(*(task() for _ in range(args.tasks)))
+    await asyncio.gather(*(task(stores[number % len(stores)]) for number in range(args.tasks)))
     await shared.close()
     return result
 
@@ -78,6 +81,7 @@ def main() -> None:
     parser.add_argument("--prefix", required=True, help="alphanumeric; every key the run makes starts with it")
     parser.add_argument("--replicas", type=int, default=2, help="how many processes start together")
     parser.add_argument("--store", choices=("atomic", "stock"), default="atomic")
+    parser.add_argument("--stores", type=int, default=4, help="lock stores in this process, the tasks spread over them")
     parser.add_argument("--tasks", type=int, default=40, help="concurrent asyncio tasks in this process")
     parser.add_argument("--turns", type=int, default=3, help="turns each task takes, one after the other")
     parser.add_argument("--max-hold", type=float, default=0.004, help="seconds a turn holds the lock, at most")

@@ -191,14 +191,25 @@ def test_the_lock_of_a_replica_that_died_mid_turn_expires_after_its_lifetime(red
     assert 0.25 < asyncio.run(turn()) < 1.5
 
 
-def test_a_turn_that_waits_longer_than_the_wait_timeout_gets_lock_error(redis_url, key_prefix):
-    holder, waiter = make_store(redis_url, key_prefix, lock_lifetime=10), make_store(redis_url, key_prefix, wait_timeout=0.3)
+def two_turns(redis_url: str, key_prefix: str, where: str, **waiter_settings):
+    """The store of a turn that holds the lock, and that of a turn that comes next: the same store
+    (it waits in this process's line) or another replica's (it waits on Redis)."""
+    if where == "same process":
+        store = make_store(redis_url, key_prefix, **waiter_settings)
+        return store, store
+    return make_store(redis_url, key_prefix), make_store(redis_url, key_prefix, **waiter_settings)
+
+
+@pytest.mark.parametrize("where", ["same process", "another replica"])
+def test_a_turn_that_waits_longer_than_the_wait_timeout_gets_lock_error(redis_url, key_prefix, where):
+    holder, waiter = two_turns(redis_url, key_prefix, where, wait_timeout=0.3)
     outcome = {}
 
     async def hold() -> None:
-        async with holder.lock(CONVERSATION):
+        async with holder.lock(CONVERSATION, lock_lifetime=10):
             await asyncio.sleep(2.0)
-            outcome["holder still has it"] = await holder.client().exists(f"{key_prefix}:conversation_lock:{CONVERSATION}")
+            key = f"{key_prefix}:conversation_lock:{CONVERSATION}"
+            outcome["holder still has it"] = await holder.client().exists(key)
 
     async def wait() -> None:
         await asyncio.sleep(0.05)
@@ -216,7 +227,7 @@ def test_a_turn_that_waits_longer_than_the_wait_timeout_gets_lock_error(redis_ur
     assert 0.29 < outcome["waited"] < 1.5  # refused at its timeout, not when the holder let go
 
 
-def test_waiting_turns_are_served_one_after_the_other_and_other_conversations_do_not_wait(redis_url, key_prefix):
+def test_waiting_turns_are_served_in_arrival_order_and_other_conversations_do_not_wait(redis_url, key_prefix):
     store = make_store(redis_url, key_prefix, wait_timeout=10)
     inside, order = [], []
 
@@ -238,11 +249,14 @@ def test_waiting_turns_are_served_one_after_the_other_and_other_conversations_do
         return other_took
 
     assert asyncio.run(turns()) < 0.5  # not queued behind the five turns of the first conversation
-    assert sorted(number for conversation, number in order if conversation == CONVERSATION) == list(range(5))
+    # In the order they came, as Rasa's tickets served them (asyncio.Lock's line within one process).
+    assert [number for conversation, number in order if conversation == CONVERSATION] == list(range(5))
+    assert store._lines == {}  # nothing kept once the turns are done
 
 
-def test_a_cancelled_waiting_turn_leaves_no_lock_behind(redis_url, key_prefix):
-    store = make_store(redis_url, key_prefix, wait_timeout=10)
+@pytest.mark.parametrize("where", ["same process", "another replica"])
+def test_a_cancelled_waiting_turn_leaves_no_lock_behind(redis_url, key_prefix, where):
+    store, waiting_store = two_turns(redis_url, key_prefix, where)
     key = f"{key_prefix}:conversation_lock:{CONVERSATION}"
 
     async def scenario() -> None:
@@ -251,7 +265,7 @@ def test_a_cancelled_waiting_turn_leaves_no_lock_behind(redis_url, key_prefix):
                 await asyncio.sleep(0.3)
 
         async def wait_forever() -> None:
-            async with store.lock(CONVERSATION):
+            async with waiting_store.lock(CONVERSATION):
                 pytest.fail("the cancelled turn ran")
 
         holder = asyncio.create_task(hold())
@@ -263,6 +277,9 @@ def test_a_cancelled_waiting_turn_leaves_no_lock_behind(redis_url, key_prefix):
             await waiter
         await holder
         assert await store.client().exists(key) == 0
+        assert store._lines == waiting_store._lines == {}
+        async with waiting_store.lock(CONVERSATION):  # free for the merchant's next message
+            pass
 
     asyncio.run(scenario())
 
