@@ -160,6 +160,25 @@ def _values_in(text: str) -> Iterator[Tuple[str, str]]:
             yield value.entity, value.value
 
 
+def _typed_prefix(typed: str, value: str) -> str:
+    """What the merchant typed before the value itself, kept in the story: the country code of a
+    phone (`+86 138…` is the phone `138…`)."""
+    typed_key, value_key = _alnum(typed), _alnum(value)
+    if not value_key or typed_key == value_key or not typed_key.endswith(value_key):
+        return ""
+    digits_before = len(typed_key) - len(value_key)
+    for position, char in enumerate(normalize_digits(typed)):
+        if char.isalnum():
+            if digits_before == 0:
+                return typed[:position]
+            digits_before -= 1
+    return ""
+
+
+def _alnum(text: str) -> str:
+    return "".join(char for char in normalize_digits(text) if char.isalnum()).upper()
+
+
 def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
@@ -180,7 +199,8 @@ class _Redactor:
         self.names = values.names  # real name -> test name
         names = sorted(self.names, key=len, reverse=True)
         self._name_pattern = re.compile("|".join(map(re.escape, names))) if names else None
-        self._keep = sorted(values.used)
+        # Test values `redact` must leave alone, also as a phone with its country code.
+        self._keep = sorted(values.used | {prefix + value for value in values.used for prefix in ("86", "0086")})
 
     def event(self, event: Dict[str, Any], by_action: bool = True) -> Dict[str, Any]:
         """The event with its story fields only, redacted. `by_action`: for a slot, whether an
@@ -223,7 +243,8 @@ class _Redactor:
             if any(start < other_end and other_start < end for other_start, other_end in spans):
                 continue  # the extractor's span first; a stored entity over it is the same value
             sensitive = kind in SENSITIVE_ENTITIES and isinstance(value, str)
-            spans[(start, end)] = self.values.substitute(kind, value) if sensitive else None
+            spans[(start, end)] = _typed_prefix(text[start:end], value) + self.values.substitute(kind, value) \
+                if sensitive else None
         pieces: List[str] = []
         moved: Dict[Tuple[int, int], Tuple[int, int]] = {}
         position = 0

@@ -131,8 +131,9 @@ def _made_up(kind: str, real: str) -> Iterator[str]:
         for given in itertools.product("甲乙丙丁戊己庚辛壬癸", repeat=max(1, length - len(surname))):
             yield surname + "".join(given)
     elif kind == "id_number" and length == 18:
+        century = real[6:8] if real[6:8].isdigit() else "19"  # `18…` is no birth year: read as a card
         for n in range(1, 1000):
-            body = f"11010519900101{n:03d}"
+            body = f"110105{century}900101{n:03d}"
             check = ric.calc_check_digit(body)
             yield body + check
             yield body + ("0" if check == "X" else str((int(check) + 1) % 10))  # a wrong check digit
