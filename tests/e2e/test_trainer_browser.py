@@ -124,6 +124,10 @@ def test_a_trainer_labels_a_real_message_into_a_copy_of_the_project_and_sees_the
     expect(low.locator("textarea[name=text]")).to_have_value(UNSURE_SHOWN)
     assert PHONE not in page.content()
     expect(page.locator("#model-state")).to_contain_text("模型与当前训练数据一致")
+    # The page's script: words selected in the sentence become an entity row's value.
+    low.locator("textarea[name=text]").evaluate("(text) => text.setSelectionRange(0, 8)")
+    low.locator(".entity-row").first.get_by_role("button", name="用选中的文字").click()
+    expect(low.locator("input[name=entity_value_0]")).to_have_value("****0001")
 
     # Labelled: the intent chosen, saved.
     fell_back.locator("select[name=intent]").select_option("change_account")
