@@ -28,7 +28,7 @@ same entities at the same places (the e2e test checks it with `rasa test core --
 ... ]
 >>> redacted = redact_conversation(events)
 >>> redacted[0]["text"], redacted[0]["parse_data"]["entities"]
-('卡号 6222021000000000215', [{'entity': 'card_number', 'start': 3, 'end': 22, 'value': '6222021000000000215'}])
+('卡号 6222 0210 0000 0000 215', [{'entity': 'card_number', 'start': 3, 'end': 26, 'value': '6222021000000000215'}])
 >>> redacted[1]["value"]
 '6222021000000000215'
 """
@@ -41,7 +41,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from bot.extraction.values import extract_values
 from bot.masking import redact
 from bot.training.test_values import KINDS, TestValues, number_key
-from bot.validation.normalize import SEPARATORS, normalize_digits
+from bot.validation.normalize import CHINESE_DIGITS, SEPARATORS, WEAK_CHINESE_DIGITS, normalize_digits
 
 # Entities whose values identify someone (the extractor's names for them are the kinds' names).
 SENSITIVE_ENTITIES = frozenset(KINDS)
@@ -160,18 +160,58 @@ def _values_in(text: str) -> Iterator[Tuple[str, str]]:
             yield value.entity, value.value
 
 
+def typed_like(typed: str, value: str) -> str:
+    """`value` written the way the merchant typed the value it replaces: the same separators,
+    full-width or Chinese digits, lower-case x, and a phone's country code, so the NLU meets the
+    same kind of writing (a misunderstanding caused by how a number was typed stays in the test).
+    The value as it is when the typed form has another number of characters.
+
+    >>> typed_like("6222 0210 0000 0000 124", "6222021000000000215")
+    '6222 0210 0000 0000 215'
+    >>> typed_like("六二二二零二一零零零零零零零零零一二四", "6222021000000000215")
+    '六二二二零二一零零零零零零零零零二一五'
+    >>> typed_like("+86 138-0000-0001", "13800000002"), typed_like("１３８０００００００１", "13800000002")
+    ('+86 138-0000-0002', '１３８０００００００２')
+    """
+    prefix = _typed_prefix(typed, value)
+    typed = typed[len(prefix):]
+    normalized = normalize_digits(typed)
+    if len(normalized) != len(typed) or sum(char.isalnum() for char in normalized) != len(value):
+        return prefix + value
+    characters = iter(value)
+    written = []
+    for original, read in zip(typed, normalized):
+        written.append(_written_as(original, next(characters)) if read.isalnum() else original)
+    result = "".join(written)
+    return prefix + (result if _alnum(result) == _alnum(value) else value)
+
+
+_CHINESE_FOR_DIGIT = dict(zip("0123456789", "零一二三四五六七八九"))
+
+
+def _written_as(original: str, char: str) -> str:
+    """`char` (a digit or letter of the test value) in the script of the character it replaces."""
+    if original.isascii():
+        return char.lower() if original.islower() else char
+    if original in CHINESE_DIGITS or original in WEAK_CHINESE_DIGITS:
+        if char.isdigit():
+            return "〇" if original == "〇" and char == "0" else _CHINESE_FOR_DIGIT[char]
+        return char
+    if "\uff01" <= original <= "\uff5e":  # full-width forms
+        return chr(ord(char.lower() if original.islower() else char) + 0xFEE0)
+    return char
+
+
 def _typed_prefix(typed: str, value: str) -> str:
-    """What the merchant typed before the value itself, kept in the story: the country code of a
-    phone (`+86 138…` is the phone `138…`)."""
-    typed_key, value_key = _alnum(typed), _alnum(value)
-    if not value_key or typed_key == value_key or not typed_key.endswith(value_key):
+    """The country code the merchant typed before a phone number (`+86 ` of `+86 138…`), or ''."""
+    excess = len(_alnum(typed)) - len(_alnum(value))
+    if excess <= 0 or _alnum(typed)[:excess] not in ("86", "0086"):
         return ""
-    digits_before = len(typed_key) - len(value_key)
     for position, char in enumerate(normalize_digits(typed)):
         if char.isalnum():
-            if digits_before == 0:
+            if excess == 0:
                 return typed[:position]
-            digits_before -= 1
+            excess -= 1
     return ""
 
 
@@ -243,7 +283,7 @@ class _Redactor:
             if any(start < other_end and other_start < end for other_start, other_end in spans):
                 continue  # the extractor's span first; a stored entity over it is the same value
             sensitive = kind in SENSITIVE_ENTITIES and isinstance(value, str)
-            spans[(start, end)] = _typed_prefix(text[start:end], value) + self.values.substitute(kind, value) \
+            spans[(start, end)] = typed_like(text[start:end], self.values.substitute(kind, value)) \
                 if sensitive else None
         pieces: List[str] = []
         moved: Dict[Tuple[int, int], Tuple[int, int]] = {}
@@ -301,7 +341,8 @@ class _Redactor:
                 while at >= 0:
                     if not any(taken[at:at + len(key)]):
                         taken[at:at + len(key)] = [True] * len(key)
-                        edits.append((indices[at], indices[at + len(key) - 1] + 1, self.numbers[key]))
+                        start, end = indices[at], indices[at + len(key) - 1] + 1
+                        edits.append((start, end, typed_like(text[start:end], self.numbers[key])))
                     at = compact.find(key, at + 1)
         for start, end, replacement in sorted(edits, reverse=True):
             text = text[:start] + replacement + text[end:]
