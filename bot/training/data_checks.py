@@ -26,12 +26,13 @@ import re
 import sys
 import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import yaml
+from stdnum.cn import ric
 
 from bot.masking import redact
 from bot.validation import bank_card
@@ -83,7 +84,6 @@ _ANNOTATION = re.compile(r"\[([^\]]+?)\](?:\([^)]*\)|\{[^}]*\})")
 _BACKTICKED_NUMBER = re.compile(r"`([0-9]{15,19}|[0-9]{17}[0-9Xx])`")
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 _RESPONSE_NAME = re.compile(r"utter_[A-Za-z0-9_]+(?:/[A-Za-z0-9_]+)?")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 @dataclass(frozen=True)
@@ -162,19 +162,13 @@ def read_dev_set(path: Path, root: Path) -> List[Example]:
     return examples
 
 
-def _id_checksum_ok(number: str) -> bool:
-    """GB 11643's check character (ISO 7064 MOD 11-2) of an 18-character ID number."""
-    total = sum(int(digit) * weight for digit, weight in zip(number[:17], _ID_WEIGHTS))
-    return number[17] == "10X98765432"[total % 11]
-
-
 def number_kind(number: str) -> Optional[str]:
     """'卡号' for a card number (a BIN of the card table with its length, Luhn), '身份证号' for a
     resident ID number (18 characters, valid check character), else None. `number` is compact."""
     if number.isdigit() and len(number) in bank_card.bin_table().expected_lengths(number) \
             and bank_card.luhn_ok(number):
         return "卡号"
-    if _ID_SHAPE.fullmatch(number) and _id_checksum_ok(number):
+    if _ID_SHAPE.fullmatch(number) and ric.calc_check_digit(number) == number[-1]:  # GB 11643's check character
         return "身份证号"
     return None
 
@@ -229,7 +223,6 @@ class Project:
     """The files the checks read, loaded once."""
 
     root: Path
-    sources: Dict[str, Path] = field(default_factory=dict)
 
     @cached_property
     def domain(self) -> dict:
