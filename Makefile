@@ -4,12 +4,20 @@ SHELL := /bin/bash
 VENV := .venv
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: run test bench setup model browser db validate nlu-report clean
+.PHONY: run cluster test bench setup model browser nginx db validate nlu-report clean
 
 run: model db  ## start the servers on localhost (5005 Rasa, 5055 actions, 5080 agent console); Ctrl-C stops them
 	@$(VENV)/bin/bot serve
 
+# The cluster on this machine's PostgreSQL and Redis (docs/DEPLOYMENT.md); the environment's URLs win.
+REPLICAS ?= 2
+cluster: export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+cluster: export LOCK_STORE_REDIS_URL ?= redis://127.0.0.1:6379/0
+cluster: model nginx db  ## REPLICAS Rasa replicas and action servers behind nginx on :5005, on PostgreSQL and Redis; Ctrl-C stops them
+	@$(VENV)/bin/bot serve --replicas $(REPLICAS)
+
 test: model browser  ## the whole suite: pytest, browser tests, data validation, NLU evaluation, test stories
+	@if [ -n "$${TEST_POSTGRES_URL:-}" ] && [ -n "$${TEST_REDIS_URL:-}" ]; then scripts/ensure-nginx.sh; fi  # the cluster tests
 	@scripts/test.sh
 
 bench: model  ## measure and write docs/BENCHMARKS.md
@@ -23,6 +31,9 @@ model: setup  ## train models/current.tar.gz when data, domain or config changed
 
 browser:  ## Debian's chromium for the browser tests (installed when missing)
 	@scripts/ensure-chromium.sh
+
+nginx:  ## Debian's nginx for make cluster (installed when missing)
+	@scripts/ensure-nginx.sh
 
 db: setup  ## migrate the database under var/, and in development load the demo merchants and demo console accounts (idempotent)
 	@if [ "$${BOT_ENV:-development}" = development ]; then $(VENV)/bin/bot demo seed; else $(VENV)/bin/bot db upgrade; fi

@@ -23,6 +23,10 @@ The action server (`python -m bot.rasa.action_server`) is for Rasa only: it list
 `ACTION_BIND_HOST` (127.0.0.1 unless set), not `BOT_BIND_HOST`, and both get the same
 `ACTION_SERVER_SECRET`, drawn for the run when none is set (bot/ops/action_access.py). Listening
 elsewhere without a configured secret, nothing starts.
+
+`bot serve --replicas N` runs the cluster instead (bot/ops/cluster.py, `make cluster`): N Rasa
+replicas, each with its own action server, behind nginx on the Rasa port, on PostgreSQL and Redis;
+supervised the same way, one console.
 """
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from bot.ops import action_access, demo_accounts, production
+from bot.ops import action_access, cluster, demo_accounts, production
 from bot.settings import PROJECT_ROOT, console_port, is_development, var_dir
 
 READY_TIMEOUT_S = 240
@@ -56,6 +60,7 @@ class Child:
     command: List[str]
     ready_url: str
     log_path: Path
+    env: Dict[str, str] = field(default_factory=dict)  # this child's own, over the shared environment
     process: Optional[subprocess.Popen] = field(default=None, repr=False)
     restarts: List[float] = field(default_factory=list, repr=False)  # monotonic times
 
@@ -65,7 +70,7 @@ class Child:
             self.process = subprocess.Popen(
                 self.command,
                 cwd=PROJECT_ROOT,
-                env=env,
+                env={**env, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: we signal the whole group
@@ -126,9 +131,9 @@ def bind_host() -> str:
     return os.environ.get("BOT_BIND_HOST", "127.0.0.1")
 
 
-def reach_host() -> str:
+def reach_host(host: Optional[str] = None) -> str:
     """How this machine reaches the Rasa server and the console (readiness checks)."""
-    host = bind_host()
+    host = host or bind_host()
     return "localhost" if host in ("0.0.0.0", "::", "127.0.0.1") else host
 
 
@@ -149,39 +154,75 @@ def cors_arguments() -> List[str]:
     return ["--cors", *origins] if origins else []
 
 
+def replica_count(args: argparse.Namespace) -> int:
+    """N of `--replicas N`; 0 for the single setup (also for arguments built without the option)."""
+    return getattr(args, "replicas", None) or 0
+
+
 def build_children(args: argparse.Namespace) -> List[Child]:
-    bin_dir = Path(sys.executable).parent
-    logs = var_dir() / "logs"
-    actions = Child(
-        name="action server",
+    if replica_count(args):
+        return _cluster_children(args)
+    return [_action_server(args.action_port), _rasa_server(args, bind_host(), args.rasa_port), _console(args)]
+
+
+def _action_server(port: int, name: str = "action server", log_name: str = "actions.log") -> Child:
+    host = action_access.bind_host()
+    return Child(
+        name=name,
         command=[
             sys.executable, "-m", "bot.rasa.action_server",
-            "--actions", "actions", "--host", action_access.bind_host(), "--port", str(args.action_port),
+            "--actions", "actions", "--host", host, "--port", str(port),
         ],
-        ready_url=f"http://{action_access.reach_host(action_access.bind_host())}:{args.action_port}/health",
-        log_path=logs / "actions.log",
+        ready_url=f"http://{action_access.reach_host(host)}:{port}/health",
+        log_path=var_dir() / "logs" / log_name,
     )
-    rasa = Child(
-        name="Rasa server",
+
+
+def _rasa_server(args: argparse.Namespace, host: str, port: int, name: str = "Rasa server",
+                 log_name: str = "rasa.log") -> Child:
+    bin_dir = Path(sys.executable).parent
+    return Child(
+        name=name,
         command=[
             str(bin_dir / "rasa"), "run",
-            "--enable-api", *cors_arguments(), "--interface", bind_host(),
-            "--port", str(args.rasa_port),
+            "--enable-api", *cors_arguments(), "--interface", host,
+            "--port", str(port),
             "--model", str(args.model),
             "--endpoints", str(args.endpoints),
             "--credentials", str(args.credentials),
             *api_token_arguments(),
         ],
-        ready_url=f"http://{reach_host()}:{args.rasa_port}/",
-        log_path=logs / "rasa.log",
+        ready_url=f"http://{reach_host(host)}:{port}/",
+        log_path=var_dir() / "logs" / log_name,
     )
-    console = Child(
+
+
+def _console(args: argparse.Namespace) -> Child:
+    return Child(
         name="agent console",
         command=[sys.executable, "-m", "console", "--host", bind_host(), "--port", str(args.console_port)],
         ready_url=f"http://{reach_host()}:{args.console_port}/login",  # the one page without a session
-        log_path=logs / "console.log",
+        log_path=var_dir() / "logs" / "console.log",
     )
-    return [actions, rasa, console]
+
+
+def _cluster_children(args: argparse.Namespace) -> List[Child]:
+    """Each replica's action server, the replicas (each calling its own), the console, and nginx
+    in front of the replicas on the Rasa port (stopped first: no new request reaches a stopping replica)."""
+    actions, replicas = [], []
+    for replica in cluster.replicas(args):
+        actions.append(_action_server(replica.action_port, f"action server {replica.number}",
+                                      f"actions-{replica.number}.log"))
+        rasa = _rasa_server(args, cluster.REPLICA_HOST, replica.rasa_port, f"Rasa replica {replica.number}",
+                            f"rasa-{replica.number}.log")
+        rasa.env = cluster.replica_environment(dict(os.environ), replica, action_access.reach_host(
+            action_access.bind_host()))
+        replicas.append(rasa)
+    config = cluster.write_nginx_config(args, bind_host())
+    nginx = Child(name="nginx", command=cluster.nginx_command(config),
+                  ready_url=f"http://{reach_host()}:{args.rasa_port}/nginx-health",
+                  log_path=cluster.cluster_dir() / "logs" / "nginx.log")
+    return [*actions, *replicas, _console(args), nginx]
 
 
 def child_environment(args: argparse.Namespace) -> Dict[str, str]:
@@ -195,6 +236,8 @@ def child_environment(args: argparse.Namespace) -> Dict[str, str]:
     # the operator names another address (a load balancer in front of several replicas).
     env.setdefault("RASA_URL", f"http://{reach_host()}:{args.rasa_port}")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    if replica_count(args):
+        env.update(cluster.shared_settings(env))
     return env
 
 
@@ -204,9 +247,16 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--action-port", type=int, default=int(os.environ.get("ACTION_PORT", 5055)))
     parser.add_argument("--console-port", type=int, default=console_port())
     parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "models" / "current.tar.gz")
-    parser.add_argument("--endpoints", type=Path, default=PROJECT_ROOT / "endpoints.yml")
+    parser.add_argument("--endpoints", type=Path,
+                        help="default: endpoints.yml, with --replicas endpoints.cluster.yml")
     parser.add_argument("--credentials", type=Path, default=PROJECT_ROOT / "credentials.yml")
-    return parser.parse_args(argv)
+    parser.add_argument("--replicas", type=int, metavar="N",
+                        help="run the cluster: N Rasa replicas and N action servers behind nginx on the Rasa "
+                             "port, on PostgreSQL and Redis (bot/ops/cluster.py, docs/DEPLOYMENT.md)")
+    args = parser.parse_args(argv)
+    if args.endpoints is None:
+        args.endpoints = cluster.ENDPOINTS if args.replicas else PROJECT_ROOT / "endpoints.yml"
+    return args
 
 
 class _Stop(Exception):
@@ -231,6 +281,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     if unsafe is not None:
         print(f"serve: action server {unsafe}", file=sys.stderr)
         return 2
+    if args.replicas is not None:
+        refused = cluster.problems(args, dict(os.environ))
+        for problem in refused:
+            print(f"serve: {problem}", file=sys.stderr)
+        if refused:
+            print(f"serve: the cluster did not start, {len(refused)} thing(s) to fix (docs/DEPLOYMENT.md)",
+                  file=sys.stderr)
+            return 2
     children = build_children(args)
     parent = os.getppid()
 
@@ -244,11 +302,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         for child in children:
             child.start(env)
-        print(f"[serve] starting the action server, the Rasa server and the agent console (about a minute); "
-              f"logs in {var_dir() / 'logs'}", flush=True)
+        print(f"[serve] starting {_what_starts(args)}; logs in {var_dir() / 'logs'}", flush=True)
         _write_run_file(args, children)
         _wait_until_ready(children, started)
-        print(_where_things_are(args, time.monotonic() - started), flush=True)
+        print(_where_things_are(args, time.monotonic() - started, env), flush=True)
         return _supervise(args, children, env, parent)
     except _Stop as stop:
         print(f"\n[serve] {stop}: stopping the servers", flush=True)
@@ -311,6 +368,8 @@ def _write_run_file(args: argparse.Namespace, children: List[Child]) -> None:
         "action_port": args.action_port,
         "console_port": args.console_port,
         "children": {child.name: child.process.pid for child in children if child.process},
+        **({"replicas": [{"rasa_port": replica.rasa_port, "action_port": replica.action_port}
+                         for replica in cluster.replicas(args)]} if replica_count(args) else {}),
     }, ensure_ascii=False))
 
 
@@ -343,12 +402,21 @@ def _console_lines(args: argparse.Namespace) -> List[str]:
             *demo_accounts.describe(logins, indent=indent)]
 
 
-def _where_things_are(args: argparse.Namespace, elapsed_s: float) -> str:
+def _what_starts(args: argparse.Namespace) -> str:
+    count = replica_count(args)
+    if count:
+        return f"{count} Rasa replica(s), {count} action server(s), the agent console and nginx (a minute or two)"
+    return "the action server, the Rasa server and the agent console (about a minute)"
+
+
+def _where_things_are(args: argparse.Namespace, elapsed_s: float, env: Optional[Dict[str, str]] = None) -> str:
     channels = args.credentials.read_text(encoding="utf-8")
     web_chat = "bot.rasa.channels.webchat.WebChatInput" in channels
     wechat = "bot.rasa.channels.wechat.WeChatInput" in channels
     wechat_state = ("safe mode" if os.environ.get("WECHAT_AES_KEY") else "plaintext mode") \
         if os.environ.get("WECHAT_TOKEN") else "refuses every push until WECHAT_TOKEN is set"
+    # The cluster keeps its databases in PostgreSQL (its line above).
+    kept_in_var = "SMS outbox, logs" if replica_count(args) else "database, SMS outbox, tracker store, logs"
     return "\n".join([
         f"[serve] ready in {elapsed_s:.0f} s. Ctrl-C stops the servers.",
         *([f"  web chat page  http://localhost:{args.rasa_port}/webhooks/webchat/"] if web_chat else []),
@@ -356,9 +424,10 @@ def _where_things_are(args: argparse.Namespace, elapsed_s: float) -> str:
           if wechat else []),
         f"  REST channel   POST http://localhost:{args.rasa_port}/webhooks/rest/webhook",
         f"  NLU parse      POST http://localhost:{args.rasa_port}/model/parse",
-        f"  action server  http://localhost:{args.action_port}/health",
+        *(cluster.describe(args, env or dict(os.environ)) if replica_count(args)
+          else [f"  action server  http://localhost:{args.action_port}/health"]),
         *_console_lines(args),
-        f"  state          {var_dir()}  (database, SMS outbox, tracker store, logs)",
+        f"  state          {var_dir()}  ({kept_in_var})",
     ])
 
 
