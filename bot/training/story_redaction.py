@@ -251,7 +251,9 @@ class _Redactor:
         if kind == "slot":
             return {"event": "slot", "name": event.get("name"),
                     "value": self._slot_value(event.get("value"), from_message=not by_action)}
-        if kind in ("action", "active_loop"):
+        if kind == "action":  # the policy that chose it tells a FollowupAction (`followup_action`)
+            return {"event": kind, "name": event.get("name"), "policy": event.get("policy")}
+        if kind == "active_loop":
             return {"event": kind, "name": event.get("name")}
         return {"event": kind}
 

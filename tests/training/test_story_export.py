@@ -105,6 +105,17 @@ def test_each_session_and_what_follows_a_restart_is_a_story_of_its_own():
     assert len(sessions(redact_conversation(events))) == 3
 
 
+def test_a_turn_an_action_ended_by_itself_is_pointed_out():
+    """A FollowupAction(action_listen) (pre-checks refused after identification) cannot be written
+    in a story, and the rules predict the next form there: the header says where."""
+    events = conversation()[:25] + [
+        action("action_after_identify"), {**action("action_listen"), "policy": "followup_action"},
+        user("你好", "greet"), action("utter_greet")]
+    text = stories_yaml(events, SENDER)
+    assert "# Note: action_after_identify ended the turn by itself, with a FollowupAction" in text
+    assert "# Note:" not in stories_yaml(conversation()[:25], SENDER)
+
+
 def test_unknown_and_empty_conversations_are_refused(tmp_path):
     url = f"sqlite:///{tmp_path / 'rasa_tracker.db'}"
     with pytest.raises(ConversationNotFound):

@@ -193,7 +193,7 @@ def test_only_what_a_story_holds_is_kept(redacted):
     assert {event["event"] for event in redacted} == {"user", "action", "slot", "active_loop", "session_started"}
     assert "session_started_metadata" not in {event.get("name") for event in redacted}
     for event in redacted:
-        assert set(event) <= {"event", "name", "value", "text", "parse_data"}
+        assert set(event) <= {"event", "name", "value", "text", "parse_data", "policy"}
     external = [event for event in redacted if event["event"] == "user"][-1]
     assert external["text"] is None and external["parse_data"]["intent"] == {"name": "resume_bot"}
     # The stored events are left as they were.
