@@ -15,6 +15,14 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 
 @contextmanager
 def postgres_schema_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with fresh_schema() as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        yield url
+
+
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    """The URL of a new schema (for servers a test starts, or fixtures wider than one test)."""
     pytest.importorskip("psycopg2", reason="psycopg2 is not installed")
     schema = f"test_{secrets.token_hex(6)}"
     admin = create_engine(POSTGRES_URL, future=True)
@@ -22,10 +30,8 @@ def postgres_schema_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     # libpq's `options` puts every connection of the test (migrations included) in the new schema.
     url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    url_text = url.render_as_string(hide_password=False)
-    monkeypatch.setenv("DATABASE_URL", url_text)
     try:
-        yield url_text
+        yield url.render_as_string(hide_password=False)
     finally:
         with admin.begin() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
