@@ -5,17 +5,5 @@
 set -euo pipefail
 NGINX="${NGINX:-/usr/sbin/nginx}"
 [ -x "$NGINX" ] && exit 0
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: the cluster needs nginx at $NGINX; install it (or set NGINX) and run again" >&2
-  exit 1
-fi
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "[setup] installing Debian's nginx for the cluster's load balancer (under a minute)"
-start=$(date +%s)
-if ! $sudo apt-get install -y -q nginx 2>&1 | awk '/^(Get|Setting up)/ { print "[setup] " $0; fflush() }'; then
-  $sudo apt-get update -q >/dev/null
-  $sudo apt-get install -y -q nginx 2>&1 | awk '/^(Get|Setting up)/ { print "[setup] " $0; fflush() }'
-fi
+"$(dirname "$0")/apt-install.sh" "for the cluster's load balancer (under a minute)" nginx
 [ -x "$NGINX" ] || { echo "setup: installing nginx failed; run 'apt-get install nginx' to see why" >&2; exit 1; }
-echo "[setup] nginx installed in $(( $(date +%s) - start )) s"
