@@ -37,8 +37,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bot.change_requests.documents import MAX_UPLOAD_BYTES
-from bot.db.engine import display_url, make_engine
-from bot.settings import PROJECT_ROOT, var_dir
+from bot.db import crypto, key_check
+from bot.db.engine import display_url, make_engine, session_factory, session_scope
+from bot.settings import PROJECT_ROOT, is_development, var_dir
 
 ENDPOINTS = PROJECT_ROOT / "endpoints.cluster.yml"
 NGINX_TEMPLATE = Path(__file__).with_name("cluster_nginx.conf")
@@ -104,6 +105,8 @@ def problems(args: argparse.Namespace, environ: Dict[str, str]) -> List[str]:
     settings = shared_settings(environ)
     for name in ("DATABASE_URL", TRACKER_ENV):
         found.extend(_postgres_problems(name, settings.get(name)))
+    if not found and is_development():  # outside development the production checks did this
+        found.extend(_data_key_problems(settings["DATABASE_URL"]))
     found.extend(_redis_problems(LOCKS_ENV, settings.get(LOCKS_ENV)))
     if settings.get(ROOMS_ENV) != settings.get(LOCKS_ENV):
         found.extend(_redis_problems(ROOMS_ENV, settings.get(ROOMS_ENV)))
@@ -139,6 +142,28 @@ def _postgres_problems(name: str, url: Optional[str]) -> List[str]:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as error:
         return [f"{name}: PostgreSQL at {display_url(url)} does not answer ({type(error.orig or error).__name__})"]
+    finally:
+        engine.dispose()
+    return []
+
+
+def _data_key_problems(url: str) -> List[str]:
+    """The development key (var/secret.key) decrypts what PostgreSQL holds. PostgreSQL outlives
+    var/: after `make clean` the data there was written with a key that is gone."""
+    engine = make_engine(url)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            if not key_check.has_key_check_table(session):
+                return [f"DATABASE_URL: the database {display_url(url)} has no tables yet: run `bot db upgrade` "
+                        "(make cluster does)"]
+            key_check.confirm(session)
+    except key_check.KeyMismatch:
+        key = crypto.KEY_ENV if os.environ.get(crypto.KEY_ENV) else crypto.key_file_path()
+        return [f"DATABASE_URL: the data in {display_url(url)} was written with another data key than {key} "
+                f"(a var/ deleted since, by make clean?): use an empty database, or set {crypto.KEY_ENV} to "
+                "the key it was written with"]
+    except crypto.DataKeyError as error:  # a malformed BOT_DATA_KEY
+        return [str(error)]
     finally:
         engine.dispose()
     return []

@@ -8,7 +8,10 @@ import shutil
 import subprocess
 
 import pytest
+from postgres_schema import POSTGRES_URL, postgres_schema_url
 
+from bot.db.engine import display_url
+from bot.db.migrate import upgrade
 from bot.ops import cluster, devserver
 from bot.settings import PROJECT_ROOT
 
@@ -117,3 +120,18 @@ def test_nginx_accepts_the_configuration(args, var_dir):
     checked = subprocess.run([command[0], "-t", *command[1:]], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
     assert "syntax is ok" in checked.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason="TEST_POSTGRES_URL is not set (PostgreSQL tests need a database)")
+def test_postgresql_data_written_with_a_key_since_deleted_is_refused(args, tmp_path, monkeypatch):
+    """PostgreSQL outlives var/ (make clean): the development key that wrote its data may be gone."""
+    with postgres_schema_url(monkeypatch) as url:
+        environ = {"DATABASE_URL": url, "LOCK_STORE_REDIS_URL": "redis://127.0.0.1:9/0"}
+        assert cluster.problems(args, environ)[0].startswith("DATABASE_URL: the database ")  # no tables yet
+        upgrade(url)  # writes the key check with var/secret.key
+        assert not any(line.startswith("DATABASE_URL") for line in cluster.problems(args, environ))
+        monkeypatch.setenv("BOT_VAR_DIR", str(tmp_path / "a-new-var"))
+        assert cluster.problems(args, environ)[0].startswith(
+            f"DATABASE_URL: the data in {display_url(url)} was written with another data key than "
+            f"{tmp_path / 'a-new-var' / 'secret.key'} (a var/ deleted since, by make clean?)")
