@@ -17,10 +17,14 @@ What is checked (README, "Production"):
 - `REST_HMAC_SECRET`, when set, has 32+ characters.
 
 Development needs none of this: the defaults under var/ keep `make run` working out of the box.
+
+Servers started without `bot serve` (Kubernetes, docs/DEPLOYMENT.md) run the same checks first:
+`python -m bot.ops.production` prints the problems and exits 2, or exits 0 in silence.
 """
 from __future__ import annotations
 
 import os
+import sys
 from typing import List, Optional
 
 from sqlalchemy import inspect, or_, select
@@ -152,3 +156,14 @@ def _wechat_problems() -> List[str]:
 
 def _env(name: str) -> str:
     return os.environ.get(name, "").strip()
+
+
+def main() -> int:
+    found = problems()
+    for problem in found:
+        print(problem, file=sys.stderr)
+    return 2 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import pytest
 from postgres_schema import POSTGRES_URL, postgres_schema_url
@@ -135,3 +136,13 @@ def test_postgresql_data_written_with_a_key_since_deleted_is_refused(args, tmp_p
         assert cluster.problems(args, environ)[0].startswith(
             f"DATABASE_URL: the data in {display_url(url)} was written with another data key than "
             f"{tmp_path / 'a-new-var' / 'secret.key'} (a var/ deleted since, by make clean?)")
+
+
+def test_servers_started_without_bot_serve_run_the_production_checks_first(var_dir):
+    """Kubernetes starts each server by itself: an init container runs `python -m bot.ops.production`."""
+    environ = {"PATH": "/usr/bin:/bin", "BOT_ENV": "production", "BOT_VAR_DIR": str(var_dir)}
+    checked = subprocess.run([sys.executable, "-m", "bot.ops.production"], cwd=PROJECT_ROOT, env=environ,
+                             capture_output=True, text=True)
+    assert checked.returncode == 2
+    assert checked.stderr.splitlines()[0].startswith("BOT_DATA_KEY is not set")
+    assert "RASA_API_TOKEN is not set" in checked.stderr
