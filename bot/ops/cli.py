@@ -11,6 +11,7 @@
     bot trainer dismiss KEY [--threshold X]          take a group of messages out of the inbox
     bot trainer check                                the project's own checks of data/ and domain.yml (make validate)
     bot trainer story CONVERSATION_ID [--out FILE]   a real conversation as a redacted test story (tests/stories/)
+    bot trainer story --key KEY [--out FILE]         the same, of the latest conversation of an inbox group
     bot serve [...]                                  development server (bot.ops.devserver)
 
 `--json` prints exactly one JSON list on stdout, for scripts. Bad input and an unusable database
@@ -401,7 +402,10 @@ def cmd_trainer_check(args: argparse.Namespace) -> int:
 
 def cmd_trainer_story(args: argparse.Namespace) -> int:
     """A real conversation as a redacted test story (bot.rasa.story_export), on stdout or in a new
-    file; exit code 1 when the tracker store has no such conversation, or no merchant message in it."""
+    file; exit code 1 when the tracker store has no such conversation, or no merchant message in it.
+    With --key, the conversation of the inbox group's latest message (exit code 1 when the inbox has
+    no such group): the inbox shows conversation ids masked, so its key is what a trainer can copy;
+    that conversation's id is then named only as the story names it (a digest)."""
     import logging
     import os
     from pathlib import Path
@@ -413,29 +417,44 @@ def cmd_trainer_story(args: argparse.Namespace) -> int:
 
     jieba.setLogLevel(logging.WARNING)
     from bot.rasa.story_export import ConversationNotFound, NothingToExport, conversation_stories
+    from bot.training import inbox
+    from bot.training.story_redaction import masked_conversation_id
     from bot.training.tracker_events import tracker_database_url
 
+    if args.threshold is not None and args.key is None:
+        raise CliError("--threshold goes with --key only")
     out = Path(args.out) if args.out else None
     if out is not None and out.exists():
         raise CliError(f"{out} exists already; nothing was written (give a new file to --out)")
     if out is not None and not out.parent.is_dir():
         raise CliError(f"no folder {out.parent} for --out")
     url = tracker_database_url()
-    shown = redact(args.conversation_id)
+    conversation_id = args.conversation_id
+    shown = repr(redact(conversation_id or ""))
+    if args.key is not None:
+        try:
+            conversation_id = inbox.conversation_of(inbox.checked_key(args.key), url, _threshold(args.threshold))
+        except ValueError as exc:  # not a key; TRAINER_LOW_CONFIDENCE is no number
+            raise CliError(str(exc)) from exc
+        if conversation_id is None:
+            print(f"bot: no group {args.key} in the inbox (keys: `bot trainer inbox --all`, with the same "
+                  "--threshold)", file=sys.stderr)
+            return 1
+        shown = f"{masked_conversation_id(conversation_id)} (the latest of inbox group {args.key})"
     try:
-        text = conversation_stories(args.conversation_id, url)
+        text = conversation_stories(conversation_id, url)
     except ConversationNotFound:
-        print(f"bot: no conversation {shown!r} in the tracker store {display_url(url)}", file=sys.stderr)
+        print(f"bot: no conversation {shown} in the tracker store {display_url(url)}", file=sys.stderr)
         return 1
     except NothingToExport:
-        print(f"bot: conversation {shown!r} has no message of the merchant: no story to write", file=sys.stderr)
+        print(f"bot: conversation {shown} has no message of the merchant: no story to write", file=sys.stderr)
         return 1
     if out is None:
         sys.stdout.write(text)
         return 0
     out.write_text(text, encoding="utf-8")
     stories = text.count("\n- story: ")
-    print(f"Wrote {stories} test {'story' if stories == 1 else 'stories'} of conversation {shown!r} to {out}.")
+    print(f"Wrote {stories} test {'story' if stories == 1 else 'stories'} of conversation {shown} to {out}.")
     if not out.name.startswith("test_"):
         print("Note: `rasa test --e2e` reads only files named test_*.yml.")
     return 0
@@ -582,7 +601,12 @@ def build_parser() -> argparse.ArgumentParser:
     trainer_story = trainer.add_parser(
         "story", help="a real conversation as a test story, card, ID, phone numbers, codes and names "
                       "replaced by test values (prints it, or writes --out FILE)")
-    trainer_story.add_argument("conversation_id", metavar="CONVERSATION_ID", help="the conversation (sender) id")
+    which_story = trainer_story.add_mutually_exclusive_group(required=True)
+    which_story.add_argument("conversation_id", metavar="CONVERSATION_ID", nargs="?",
+                             help="the conversation (sender) id")
+    which_story.add_argument("--key", metavar="KEY",
+                             help="instead: the latest conversation of this inbox group (`bot trainer inbox`)")
+    trainer_story.add_argument("--threshold", type=float, metavar="X", help="with --key: as given to `bot trainer inbox`")
     trainer_story.add_argument("--out", metavar="FILE", help="write a new file, e.g. tests/stories/test_x.yml")
     trainer_story.set_defaults(handler=cmd_trainer_story)
 

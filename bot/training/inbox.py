@@ -451,21 +451,23 @@ def _entry(group: _Group, decision: TrainingInboxDecision | None) -> InboxEntry:
     )
 
 
-def read_inbox(app_session: Session | None, tracker_url: str | None = None, threshold: float | None = None,
-               include_decided: bool = False) -> list[InboxEntry]:
-    """The inbox, newest group first. Groups a trainer dismissed or labelled are left out unless
-    `include_decided`. `app_session` may be None where there is no application database yet (a
-    fresh var/): then nothing is decided. A missing tracker store is an empty inbox."""
+def _newest_groups_first(tracker_url: str | None, threshold: float | None) -> list[_Group]:
     threshold = low_confidence_threshold() if threshold is None else threshold
     events = tracker_events.read_events(tracker_url or tracker_events.tracker_database_url())
     flagged: list[_Flagged] = []
     for _, conversation in itertools.groupby(events, key=lambda event: event.conversation_id):
         flagged.extend(_flagged(_turns(conversation), threshold))
+    return sorted(_groups(flagged), key=lambda group: max(m.turn.timestamp for m in group.messages), reverse=True)
+
+
+def read_inbox(app_session: Session | None, tracker_url: str | None = None, threshold: float | None = None,
+               include_decided: bool = False) -> list[InboxEntry]:
+    """The inbox, newest group first. Groups a trainer dismissed or labelled are left out unless
+    `include_decided`. `app_session` may be None where there is no application database yet (a
+    fresh var/): then nothing is decided. A missing tracker store is an empty inbox."""
     decisions = _decisions(app_session)
-    newest_first = sorted(_groups(flagged), key=lambda group: max(m.turn.timestamp for m in group.messages),
-                          reverse=True)
     entries = []
-    for group in newest_first:
+    for group in _newest_groups_first(tracker_url, threshold):
         decision = next((decisions[key] for key in map(group_key, group.normalised) if key in decisions), None)
         if decision is None or include_decided:
             entries.append(_entry(group, decision))
@@ -477,6 +479,17 @@ def find_entry(app_session: Session | None, key: str, tracker_url: str | None = 
     """The group with this key, decided or not; None when the inbox has no such group."""
     return next((entry for entry in read_inbox(app_session, tracker_url, threshold, include_decided=True)
                  if entry.key == key), None)
+
+
+def conversation_of(key: str, tracker_url: str | None = None, threshold: float | None = None) -> str | None:
+    """The real id of the conversation that holds the group's latest message, decided or not; None
+    when the inbox has no such group. For tools that read that conversation back (`bot trainer
+    story --key`): entries show conversation ids masked, and a masked id finds nothing. Never show
+    what this returns."""
+    for group in _newest_groups_first(tracker_url, threshold):
+        if group_key(group.normalised[0]) == key:
+            return max(group.messages, key=lambda message: message.turn.timestamp).turn.conversation_id
+    return None
 
 
 # --- decisions -------------------------------------------------------------------------------------
