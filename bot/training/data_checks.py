@@ -245,6 +245,12 @@ class Project:
         return examples
 
     @cached_property
+    def intents(self) -> List[str]:
+        """The domain's intents (an entry may be a mapping `{intent: {use_entities: ...}}`)."""
+        return [next(iter(intent)) if isinstance(intent, dict) else str(intent)
+                for intent in self.domain.get("intents") or []]
+
+    @cached_property
     def responses(self) -> Dict[str, list]:
         return self.domain.get("responses") or {}
 
@@ -277,9 +283,7 @@ def check_example_counts(project: Project) -> List[Problem]:
     for example in project.examples:
         first_file.setdefault(example.intent, example.file)
     problems = []
-    domain_intents = [str(intent) if not isinstance(intent, dict) else next(iter(intent))
-                      for intent in project.domain.get("intents") or []]
-    for intent in domain_intents:
+    for intent in project.intents:
         if intent in SYNTHETIC_INTENTS or intent in project.retrieval_intents:
             continue
         if counts[intent] == 0:
@@ -380,8 +384,7 @@ def used_responses(project: Project) -> Dict[str, str]:
         if str(action).startswith("utter_"):
             used.setdefault(str(action), "domain.yml actions")
     known_words = {str(name) for key in ("slots", "entities", "forms") for name in (project.domain.get(key) or {})}
-    known_words |= {str(intent) if not isinstance(intent, dict) else next(iter(intent))
-                    for intent in project.domain.get("intents") or []}
+    known_words |= set(project.intents)
     templates: List[Tuple[re.Pattern, str]] = []
     for path in project.code_files():
         where = path.relative_to(project.root).as_posix()
