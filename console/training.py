@@ -9,6 +9,12 @@ a label, the inbox shows the diff of the file written, read back from the audit 
 shows it again and writes nothing. A label that cannot be written shows the page again with the
 trainer's edits kept and the reason in Chinese; nothing is written.
 
+A group's latest conversation downloads as a redacted test story (`bot trainer story --key`, for
+tests/stories/): run as a child process with the console's environment (the same tracker store and
+data key), because exporting reads the conversation with Rasa's story writer and the console never
+imports Rasa (seconds of start-up and much memory, in every console process, for an occasional
+click). A decided group exports too: after a label is when the trainer wants the regression test.
+
 Where the project is (data/nlu/ written, the report read, the fingerprint computed): the app's
 `PROJECT_DIR`, by default `TRAINER_PROJECT_DIR` or the checkout the console runs from; the report
 folder `NLU_REPORT_DIR`, by default PROJECT_DIR/var/reports/nlu (`make nlu-report` writes it).
@@ -16,11 +22,14 @@ folder `NLU_REPORT_DIR`, by default PROJECT_DIR/var/reports/nlu (`make nlu-repor
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
+from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request,
                    send_from_directory, url_for)
 from sqlalchemy import select
 
@@ -40,6 +49,8 @@ REPORT_FOLDER = Path("var/reports/nlu")
 REPORT_FILES = (".html", ".css", ".png", ".svg")
 ENTITY_ROWS = 3
 ADDED = "training.example_added"
+STORY_EXPORTED = "training.story_exported"
+STORY_TIMEOUT_SECONDS = 120  # Rasa's start-up is most of it (about 15 s here)
 
 # The intent contract (spec/CONVERSATION.md §2) in the trainers' words; another intent shows its name.
 INTENT_LABELS = {
@@ -83,6 +94,10 @@ INVALID = {
 }
 ROW_WITHOUT_TYPE = "第 {row} 行实体：请为“{value}”选择类型。"
 ROW_WITHOUT_VALUE = "第 {row} 行实体：选择了“{label}”，请填写它在句子中的文字。"
+NO_STORY_GROUP = "找不到这组消息，无法导出测试故事。"
+STORY_GONE = "这组消息所在的对话已不在对话记录中，无法导出测试故事。"
+STORY_TIMED_OUT = "导出测试故事超时（超过 {seconds} 秒），没有生成文件，请稍后再试。"
+STORY_FAILED = "导出测试故事失败，没有生成文件。请稍后再试；一直失败请联系技术同事（消息组编号 {key}）。"
 
 
 @blueprint.record_once
@@ -143,7 +158,7 @@ def _added(event_id: str | None) -> dict[str, Any] | None:
     if event is None:
         return None
     detail = event.detail or {}
-    return {"path": detail.get("path", ""), "intent": detail.get("intent", ""),
+    return {"path": detail.get("path", ""), "intent": detail.get("intent", ""), "key": detail.get("key", ""),
             "diff": _diff_lines(detail.get("diff", ""))}
 
 
@@ -259,6 +274,60 @@ def dismiss(key: str):  # type: ignore[no-untyped-def]
         inbox.dismiss(g.db, key, _actor())  # audits and commits
         flash(DISMISSED, "info")
     return redirect(url_for(".inbox_page"), code=303)
+
+
+# --- a group's conversation as a test story ----------------------------------------------------------
+
+
+class StoryExportFailed(Exception):
+    """`bot trainer story --key` gave no story; the message is what the trainer reads."""
+
+
+def _story_yaml(key: str) -> str:
+    """The test story of the group's latest conversation, from `bot trainer story --key` run as a
+    child process (the console never imports Rasa) with the console's environment."""
+    timeout = current_app.config.get("TRAINER_STORY_TIMEOUT", STORY_TIMEOUT_SECONDS)
+    command = [sys.executable, "-m", "bot", "trainer", "story", "--key", inbox.checked_key(key)]
+    try:
+        result = subprocess.run(command, cwd=settings.PROJECT_ROOT, capture_output=True, timeout=timeout,
+                                env={**os.environ, "PYTHONIOENCODING": "utf-8"}, check=False)
+    except subprocess.TimeoutExpired as exc:
+        current_app.logger.warning("bot trainer story --key %s: no story after %s s", key, timeout)
+        raise StoryExportFailed(STORY_TIMED_OUT.format(seconds=timeout)) from exc
+    if result.returncode == 0:
+        return result.stdout.decode("utf-8")
+    said = result.stderr.decode("utf-8", "replace").strip().splitlines()
+    current_app.logger.warning("bot trainer story --key %s: exit code %s: %s", key, result.returncode,
+                               redact(said[-1]) if said else "(nothing on stderr)")
+    # 1: the tracker store no longer holds the conversation (or it has no merchant message).
+    raise StoryExportFailed(STORY_GONE if result.returncode == 1 else STORY_FAILED.format(key=key))
+
+
+def story_filename(entry: inbox.InboxEntry) -> str:
+    """test_<intent>_<key>.yml: the intent the trainer labelled the group with, else the one the
+    merchant's rephrasing was understood as, else `inbox` (`rasa test` reads test_*.yml only)."""
+    intent = entry.labelled_intent or entry.suggested_intent or "inbox"
+    return f"test_{re.sub(r'[^a-z0-9_]', '_', intent)}_{entry.key}.yml"
+
+
+@blueprint.get("/trainer/messages/<key>/story")
+@requires(StaffRole.TRAINER)
+def story(key: str):  # type: ignore[no-untyped-def]
+    entry = inbox.find_entry(g.db, key)  # decided ones too
+    if entry is None:
+        flash(NO_STORY_GROUP, "error")
+        return redirect(url_for(".inbox_page"), code=303)
+    g.db.rollback()  # no transaction held open while the export runs
+    try:
+        text = _story_yaml(entry.key)
+    except StoryExportFailed as failed:
+        flash(str(failed), "error")
+        return redirect(url_for(".inbox_page", _anchor=f"entry-{entry.key}"), code=303)
+    audit(g.db, _actor(), STORY_EXPORTED, key=entry.key)
+    g.db.commit()
+    response = Response(text, content_type="application/yaml; charset=utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="{story_filename(entry)}"'
+    return response
 
 
 # --- the NLU report -------------------------------------------------------------------------------

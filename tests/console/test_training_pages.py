@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from bot.db.models import AuditEvent, StaffRole, TrainingInboxDecision
 from bot.settings import PROJECT_ROOT
 from bot.training import model_state
 from bot.training.inbox import group_key, normalise
+from bot.training.story_redaction import masked_conversation_id
 from console.app import create_app
 
 from console.conftest import PASSWORD, csrf, signed_in
@@ -136,15 +138,16 @@ def test_agents_and_reviewers_get_403_and_anonymous_visitors_the_login(app: Flas
     for username in ("wang", "zhao"):
         client = signed_in(app.test_client(), username)
         token = csrf(client)
-        for path in ("/trainer", "/trainer/report/", "/trainer/report/report.css"):
+        for path in ("/trainer", "/trainer/report/", "/trainer/report/report.css", f"/trainer/messages/{key}/story"):
             assert client.get(path).status_code == 403, (username, path)
         for action in ("label", "dismiss"):
             reply = client.post(f"/trainer/messages/{key}/{action}",
                                 data={"csrf_token": token, "text": "换卡", "intent": "change_account"})
             assert reply.status_code == 403, (username, action)
     anonymous = app.test_client()
-    reply = anonymous.get("/trainer")
-    assert reply.status_code == 302 and reply.location.startswith("/login")
+    for path in ("/trainer", f"/trainer/messages/{key}/story"):
+        reply = anonymous.get(path)
+        assert reply.status_code == 302 and reply.location.startswith("/login")
     assert anonymous.post(f"/trainer/messages/{key}/label",
                           data={"csrf_token": csrf(anonymous), "intent": "change_account"}).status_code == 401
     assert data_files(project) == before
@@ -307,3 +310,60 @@ def test_the_report_and_its_files_are_served_from_its_folder_only(sun: FlaskClie
     for outside in ("intent_errors.json", "sub/x.png", "../secret.png", "..%2Fsecret.png", "missing.png"):
         assert sun.get(f"/trainer/report/{outside}").status_code == 404, outside
     assert "查看模型报告" in page(sun)
+
+
+# --- a group's conversation as a test story -----------------------------------------------------------
+
+LATEST_SENDER = "rest-13800000002"  # a REST sender id that is a phone number: the inbox shows rest-****0002
+
+
+def story_download(client: FlaskClient, key: str):
+    reply = client.get(f"/trainer/messages/{key}/story")
+    assert reply.status_code == 200, reply.status_code
+    assert reply.content_type == "application/yaml; charset=utf-8"
+    return reply
+
+
+def test_a_trainer_downloads_the_test_story_of_the_groups_latest_conversation(
+        sun: FlaskClient, var_dir: Path, staff: Session) -> None:
+    """The download runs `bot trainer story --key` (Rasa's story writer) as a child process."""
+    store(f"sqlite:///{var_dir / 'rasa_tracker.db'}",
+          Conversation(LATEST_SENDER, start=1_800_000_200.0).user("在吗", "greet", 0.9).answered("utter_greet")
+          .user(FALLBACK_TEXT, "nlu_fallback", 0.2).answered("utter_default", action="action_fallback"))
+    key = key_of(FALLBACK_SHOWN)
+    html = page(sun)
+    assert f'href="/trainer/messages/{key}/story">导出测试故事</a>' in html
+    assert html.count("导出测试故事") == 2 and "放进 tests/stories/" in html and "make test" in html
+    assert "13800000002" not in html
+
+    reply = story_download(sun, key)
+    assert reply.headers["Content-Disposition"] == f'attachment; filename="test_inbox_{key}.yml"'
+    text = reply.get_data(as_text=True)
+    [story] = yaml.safe_load(text)["stories"]
+    assert story["story"] == masked_conversation_id(LATEST_SENDER)  # the latest conversation, not rest-m1
+    assert [step["user"] for step in story["steps"] if "user" in step][0] == "在吗"
+    # Real numbers replaced by documented test values, the real sender named by a digest only.
+    for real in (CARD, "13800000002", LATEST_SENDER):
+        assert real not in text
+    assert [event["key"] for event in audited(staff, "training.story_exported")] == [key]
+
+
+def test_after_a_label_the_story_is_named_after_the_intent(sun: FlaskClient) -> None:
+    key = key_of(FALLBACK_SHOWN)
+    reply = label(sun, key, FALLBACK_SHOWN, "faq/card_not_recognized")
+    html = page(sun, reply.location)
+    assert f'<a href="/trainer/messages/{key}/story">导出测试故事</a>' in html.split('id="added"')[1]
+    reply = story_download(sun, key)  # labelled, out of the inbox, and still exported
+    assert reply.headers["Content-Disposition"] == f'attachment; filename="test_faq_card_not_recognized_{key}.yml"'
+    assert "stories:" in reply.get_data(as_text=True)
+
+
+def test_an_unknown_group_or_a_slow_export_is_said_in_chinese(app: Flask, sun: FlaskClient, staff: Session) -> None:
+    for key in ("0123456789abcdef", "not-a-key"):
+        reply = sun.get(f"/trainer/messages/{key}/story")
+        assert reply.status_code == 303 and "找不到这组消息，无法导出测试故事" in page(sun, reply.location)
+    app.config["TRAINER_STORY_TIMEOUT"] = 0.01
+    reply = sun.get(f"/trainer/messages/{key_of(FALLBACK_SHOWN)}/story")
+    assert reply.status_code == 303
+    assert "导出测试故事超时（超过 0.01 秒），没有生成文件" in page(sun, reply.location)
+    assert audited(staff, "training.story_exported") == []
