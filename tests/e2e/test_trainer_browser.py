@@ -6,11 +6,14 @@ answered with low confidence and holds a phone number; a trainer signs in and la
 sees both, the number masked; labels the one that fell back, which appends it to data/nlu/ of a
 temporary copy of the project (TRAINER_PROJECT_DIR, passed by `bot serve` to the console); the
 page shows the diff, the message leaves the inbox and the page says the model is now older than
-the data. The project's own data/ is never touched. Screenshot: var/reports/trainer_inbox.png."""
+the data; 导出测试故事 beside the diff downloads that conversation as a redacted test story (the
+console runs `bot trainer story --key` as a child process). The project's own data/ is never
+touched. Screenshot: var/reports/trainer_inbox.png."""
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Iterator
@@ -144,6 +147,15 @@ def test_a_trainer_labels_a_real_message_into_a_copy_of_the_project_and_sees_the
     expect(page.locator("#model-state")).to_contain_text("make model")
     REPORTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(REPORTS / "trainer_inbox.png"), full_page=True)
+
+    # The regression test: the labelled group's conversation as a test story, downloaded.
+    with page.expect_download(timeout=130_000) as started:  # the console waits up to 120 s for it
+        page.locator("#added").get_by_role("link", name="导出测试故事").click()
+    download = started.value
+    assert re.fullmatch(r"test_change_account_[0-9a-f]{16}\.yml", download.suggested_filename)
+    story = Path(download.path()).read_text(encoding="utf-8")
+    assert "stories:" in story and f"- user: |-\n      {FALLS_BACK}\n    intent: nlu_fallback" in story
+    assert "rest-trainer-fallback" not in story  # named by a digest
 
     written = (project_copy / "data/nlu/change.yml").read_text(encoding="utf-8")
     assert written.count(line + "\n") == 1
