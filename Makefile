@@ -20,7 +20,10 @@ test: model browser  ## the whole suite: pytest, browser tests, data validation,
 	@if [ -n "$${TEST_POSTGRES_URL:-}" ] && [ -n "$${TEST_REDIS_URL:-}" ]; then scripts/ensure-nginx.sh; fi  # the cluster tests
 	@scripts/test.sh
 
-bench: model  ## measure and write docs/BENCHMARKS.md
+# Its cluster part (scripts/bench_cluster.py) runs on this machine's PostgreSQL and Redis, as make cluster.
+bench: export TEST_POSTGRES_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/test)
+bench: export TEST_REDIS_URL ?= $(or $(LOCK_STORE_REDIS_URL),redis://127.0.0.1:6379/0)
+bench: model nginx  ## measure and write docs/BENCHMARKS.md
 	@$(VENV)/bin/python scripts/bench.py
 
 setup:  ## .venv with pinned dependencies (skipped when the pins did not change)
