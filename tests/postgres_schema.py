@@ -25,7 +25,8 @@ def fresh_schema() -> Iterator[str]:
     """The URL of a new schema (for servers a test starts, or fixtures wider than one test)."""
     pytest.importorskip("psycopg2", reason="psycopg2 is not installed")
     schema = f"test_{secrets.token_hex(6)}"
-    admin = create_engine(POSTGRES_URL, future=True)
+    # pre_ping: the schema is still dropped after a test restarted PostgreSQL (tests/cluster/test_cluster_failures.py).
+    admin = create_engine(POSTGRES_URL, future=True, pool_pre_ping=True)
     with admin.begin() as connection:
         connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     # libpq's `options` puts every connection of the test (migrations included) in the new schema.
