@@ -18,6 +18,7 @@ from typing import List, Sequence
 import sqlalchemy as sa
 from e2e.conftest import Assistant
 
+from bot.masking import redact
 from bot.ops.demo import LOAD_TEST_ID_NUMBER, LOAD_TEST_NAME, LOAD_TEST_NEW_CARD, DemoMerchant, load_test_merchant
 from bot.settings import PROJECT_ROOT
 
@@ -53,6 +54,11 @@ def seed_merchants(cluster: Cluster, start: int, count: int) -> List[DemoMerchan
     subprocess.run([sys.executable, "-m", "bot", "demo", "seed-load-test", "--start", str(start),
                     "--count", str(count)], env=environment, cwd=PROJECT_ROOT, check=True, capture_output=True)
     return [load_test_merchant(index) for index in range(start, start + count)]
+
+
+def shown(message: str) -> str:
+    """The message as a failure may show it: no card, ID or phone number, no code in full."""
+    return redact(CODE.sub("******", message))
 
 
 def text_of(replies: List[dict]) -> str:
@@ -97,7 +103,7 @@ class ChangeChat:
         """The reply (text) of `where` to the message; fails on silence, the apology or a reply
         without `expect`."""
         reply = text_of(where.say(self.sender, message))
-        assert expect in reply, f"{message!r} got {reply!r}, not {expect!r}"
+        assert expect in reply, f"{shown(message)!r} got {reply!r}, not {expect!r}"
         self.said.append(message)
         return reply
 

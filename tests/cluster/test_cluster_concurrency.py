@@ -12,7 +12,8 @@ from typing import Callable, List, Sequence, Tuple
 
 import pytest
 
-from .change import HAPPY_PATH, REFERENCE, SIGNING_CODE_TURN, ChangeChat, filed_references, seed_merchants, text_of, user_texts
+from .change import (HAPPY_PATH, REFERENCE, SIGNING_CODE_TURN, ChangeChat, filed_references, seed_merchants, shown,
+                     text_of, user_texts)
 from .conftest import Cluster, needs_cluster
 
 pytestmark = [pytest.mark.servers, pytest.mark.postgres, needs_cluster]
@@ -54,14 +55,14 @@ def turns_of(events: List[dict]) -> List[Tuple[str, List[str]]]:
     listening = True
     for event in events:
         if event["event"] == "user":
-            assert listening, f"{event['text']!r} came in while the turn of {turns[-1][0]!r} was running"
+            assert listening, f"{shown(event['text'])!r} came in while the turn of {shown(turns[-1][0])!r} was running"
             turns.append((event["text"], []))
             listening = False
         elif turns and event["event"] == "bot":
             turns[-1][1].append(event.get("text") or "")
         elif event["event"] == "action" and event.get("name") == "action_listen":
             listening = True
-    assert listening, f"the turn of {turns[-1][0]!r} never ended"
+    assert listening, f"the turn of {shown(turns[-1][0])!r} never ended"
     return turns
 
 

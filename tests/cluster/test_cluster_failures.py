@@ -4,25 +4,41 @@
   message, on the other replica or through nginx (which skips the dead one while bot serve starts
   it again), carries on the form where it was, with the values given before; the request is filed,
   its last turn on the restarted replica.
+- this machine's PostgreSQL stopped and started again while several conversations send turns: the
+  turns it misses get a clear Chinese apology (the channel's `utter_technical_problem`, or the
+  safety net's `utter_internal_error` when only an action failed), never silence, an error page or
+  an answer from an empty conversation; once it is back the same conversations carry on where
+  they were and file their requests, with no process of the cluster started again; whatever was
+  answered or filed before is still there. Skipped when the PostgreSQL of TEST_POSTGRES_URL is not
+  a cluster of this machine that this user can stop (pg_ctlcluster, as root or postgres).
 """
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
+import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, List, Optional
+
+from sqlalchemy.engine import make_url
 
 import pytest
-from e2e.conftest import _ready
+from e2e.conftest import _ready, is_apology
 
-from .change import HAPPY_PATH, REFERENCE, SIGNING_CODE_TURN, ChangeChat, filed_references, seed_merchants, user_texts
-from .conftest import Cluster, needs_cluster, start_cluster, stop_cluster
+from bot.responses import response_text
+
+from .change import (HAPPY_PATH, REFERENCE, SIGNING_CODE_TURN, ChangeChat, filed_references, seed_merchants, shown,
+                     text_of, user_texts)
+from .conftest import POSTGRES_URL, Cluster, needs_cluster, start_cluster, stop_cluster
 
 pytestmark = [pytest.mark.servers, pytest.mark.postgres, needs_cluster]
 
 # Load-test merchants of these tests (each files once); test_cluster_concurrency.py takes 200-201.
 KILLED_REPLICA_MERCHANT = 300
+RESTART_MERCHANTS = 400  # 400-403 talk through the restart, 404 filed before it
 # What the merchant has settled when replica 1 dies: who they are, the change form's first answers.
 GIVEN_BEFORE_THE_KILL = ("merchant_number", "merchant_verified", "route", "change_reason")
 RESTART_TIMEOUT_S = 180  # bot serve starts a dead replica again after 1 s; it loads its model anew
@@ -99,3 +115,144 @@ def test_a_replica_killed_mid_form_the_other_carries_on_and_the_request_is_filed
     assert filed_references(cluster, merchant) == [REFERENCE.search(filed).group()]
     assert user_texts(cluster.stored_events(chat.sender)) == chat.said
     assert len(chat.said) == len(HAPPY_PATH)
+
+
+# --- PostgreSQL restarted under load -----------------------------------------------------------
+CONVERSATIONS_UNDER_LOAD = 4
+TURNS_UNDER_LOAD = range(5, 9)  # ID number, card, holder, branch: the change form, no SMS sent
+TECHNICAL_PROBLEM = "utter_technical_problem"
+MAX_OUTAGE_S = 15  # PostgreSQL is started again once every conversation met it down, or after this
+LOAD_TIMEOUT_S = 90
+
+
+def _local_postgres_cluster() -> Optional[List[str]]:
+    """[version, name] of the pg_ctlcluster cluster that serves TEST_POSTGRES_URL, if this machine
+    runs it and this user may stop it; else None."""
+    url = make_url(POSTGRES_URL or "postgresql://")
+    if url.host not in (None, "", "localhost", "127.0.0.1", "::1") or shutil.which("pg_ctlcluster") is None:
+        return None
+    if os.geteuid() != 0 and os.environ.get("USER") != "postgres":
+        return None
+    listing = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True)
+    for line in listing.stdout.splitlines():
+        version, name, port, status = line.split()[:4]
+        if int(port) == (url.port or 5432) and status == "online":
+            return [version, name]
+    return None
+
+
+def _pg_ctlcluster(postgres: List[str], action: str) -> None:
+    subprocess.run(["pg_ctlcluster", *postgres, action, *(["-m", "fast"] if action == "stop" else [])],
+                   check=True, capture_output=True, timeout=60)
+
+
+class TurnsUnderLoad(threading.Thread):
+    """A conversation that says TURNS_UNDER_LOAD, each to the next member of the cluster, and says
+    a turn again after an apology, as the apology asks, until the dialogue answers it."""
+
+    def __init__(self, chat: ChangeChat, members: list, down: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.chat, self.members, self.down = chat, members, down
+        self.sent_while_down = 0  # turns sent after PostgreSQL had stopped (each answered with an apology)
+        self.error: Optional[BaseException] = None
+
+    def run(self) -> None:
+        sent = 0
+        try:
+            for turn in TURNS_UNDER_LOAD:
+                message, expect = self.chat.message(turn), HAPPY_PATH[turn][1]
+                deadline = time.monotonic() + LOAD_TIMEOUT_S
+                while True:
+                    where = self.members[sent % len(self.members)]
+                    sent += 1
+                    while_down = self.down.is_set()
+                    status, replies = where.post("/webhooks/rest/webhook", {"sender": self.chat.sender,
+                                                                           "message": message})
+                    reply = text_of(replies) if isinstance(replies, list) else repr(replies)
+                    assert status == 200 and reply, f"{shown(message)!r} got {status} {reply!r} from {where.base_url}"
+                    if not _apologised(replies):
+                        assert not while_down, f"{shown(message)!r} got {reply!r} while PostgreSQL was down"
+                        break
+                    self.sent_while_down += while_down
+                    assert time.monotonic() < deadline, f"{shown(message)!r} still gets the apology"
+                    time.sleep(0.3)
+                # The same question is answered: no turn ran on an empty conversation.
+                assert expect in reply, f"{shown(message)!r} got {reply!r}, not {expect!r}"
+                self.chat.said.append(message)
+        except BaseException as error:  # noqa: BLE001 - the test's thread reports it
+            self.error = error
+
+
+def _apologised(replies: List[dict]) -> bool:
+    """The channel's apology for a turn that failed, or the safety net's for one left silent."""
+    return is_apology(replies) or [reply.get("text") for reply in replies] == [response_text(TECHNICAL_PROBLEM)]
+
+
+def _is_subsequence(items: List[str], within: List[str]) -> bool:
+    rest = iter(within)
+    return all(item in rest for item in items)
+
+
+@pytest.fixture
+def local_postgres() -> Iterator[List[str]]:
+    postgres = _local_postgres_cluster()
+    if postgres is None:
+        pytest.skip("TEST_POSTGRES_URL's PostgreSQL is not a pg_ctlcluster cluster of this machine this user can restart")
+    yield postgres
+    if _local_postgres_cluster() is None:  # never left stopped, whatever the test did
+        _pg_ctlcluster(postgres, "start")
+
+
+def test_postgres_restarted_under_load_turns_get_an_apology_and_the_conversations_carry_on(
+        local_postgres: List[str], own_cluster: Cluster):
+    cluster = own_cluster
+    members = [cluster.proxy, *cluster.replicas]
+    *talking, filing = [ChangeChat(cluster, merchant)
+                        for merchant in seed_merchants(cluster, RESTART_MERCHANTS, CONVERSATIONS_UNDER_LOAD + 1)]
+    filing.turns(range(len(HAPPY_PATH)), members)  # a request filed before the restart
+    filed_before = filed_references(cluster, filing.merchant)
+    assert len(filed_before) == 1
+    for chat in talking:
+        chat.turns(range(TURNS_UNDER_LOAD.start), members)  # identified, in the change form
+    pids = cluster.run_info()["children"]
+
+    down = threading.Event()
+    load = [TurnsUnderLoad(chat, members[index % 3:] + members[:index % 3], down)
+            for index, chat in enumerate(talking)]
+    for conversation in load:
+        conversation.start()
+    time.sleep(0.3)  # turns on their way
+    outage_started = time.monotonic()
+    try:
+        _pg_ctlcluster(local_postgres, "stop")
+        down.set()
+        # Down until every conversation still talking has sent a turn to the stopped database.
+        while not all(conversation.sent_while_down or not conversation.is_alive() for conversation in load):
+            if time.monotonic() - outage_started > MAX_OUTAGE_S:
+                break
+            time.sleep(0.1)
+    finally:
+        down.clear()
+        _pg_ctlcluster(local_postgres, "start")
+    outage_s = time.monotonic() - outage_started
+    for conversation in load:
+        conversation.join(LOAD_TIMEOUT_S)
+        assert not conversation.is_alive(), "a conversation is still waiting for its answer"
+        if conversation.error:
+            raise conversation.error
+    assert sum(conversation.sent_while_down for conversation in load) >= 1, \
+        f"no turn met PostgreSQL down ({outage_s:.1f} s): the test showed nothing"
+
+    # The same processes carry on: the conversations where they were, then filed.
+    assert cluster.run_info()["children"] == pids
+    for index, chat in enumerate(talking):
+        replies = chat.turns(range(TURNS_UNDER_LOAD.stop, len(HAPPY_PATH)), members[index % 3:] + members[:index % 3])
+        assert filed_references(cluster, chat.merchant) == [REFERENCE.search(replies[-1]).group()]
+        stored = user_texts(cluster.stored_events(chat.sender))
+        # Every answered message is there, in order; a message said again after an apology may be
+        # there twice (its first turn stored the message, then an action failed).
+        assert _is_subsequence(chat.said, stored), ([shown(said) for said in chat.said], [shown(text) for text in stored])
+        assert set(stored) == set(chat.said)
+    assert filed_references(cluster, filing.merchant) == filed_before
+    assert user_texts(cluster.stored_events(filing.sender)) == filing.said
+    assert cluster.run_info()["children"] == pids
