@@ -13,13 +13,15 @@ keeps a failed save in process memory (the merchant gets a real answer the datab
 lost when they say the next thing, or when the next turn lands on another replica). So the agent
 wraps this store in `_FailTheTurn` instead, which raises `TrackerStoreUnavailable`. Pooled
 connections are pinged before use, so the first turns after a PostgreSQL restart do not fail on
-connections the restart closed.
+connections the restart closed. A store started while its database is down waits for it to create
+the `events` table (Rasa logs that failure and goes on without the table).
 
 Configure it in endpoints.yml:  tracker_store: {type: bot.rasa.tracker_store.EncryptedSQLTrackerStore, ...}
 """
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable, Optional
 
 import rasa.core.agent
@@ -58,14 +60,34 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
         action_name = sa.Column(sa.String(255))
         data = sa.Column(EncryptedString)
 
+    TABLE_RETRY_S = 2.0
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # waits for the database and creates the table
+        super().__init__(*args, **kwargs)  # waits for the database and tries to create the table
         # Rasa's engine does not ping: after a PostgreSQL restart every pooled connection is dead
         # and the first turn on each would fail. The same URL and pool settings, pinged.
         url = self.engine.url
         self.engine.dispose()
         self.engine = sa.create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
         self.sessionmaker = sessionmaker(bind=self.engine)
+        self._create_table()
+
+    def _create_table(self) -> None:
+        """Rasa logs a CREATE TABLE that fails and goes on (replicas starting together may create
+        it at the same moment). A replica started while PostgreSQL was down (restarting, not up
+        yet) would then fail every turn on a table that never comes, even once the database is
+        back (seen in `make bench`). So: until the table is there, try again every TABLE_RETRY_S."""
+        while True:
+            try:
+                self.Base.metadata.create_all(self.engine)  # only what is missing
+                return
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as error:
+                # the database does not answer; or another replica created the table meanwhile
+                cause = getattr(error, "orig", None) or error
+                logger.warning("the tracker store's table is not there yet (%s: %s); trying again in %g s",
+                               type(cause).__name__, (str(cause).strip().splitlines() or [""])[0],
+                               self.TABLE_RETRY_S)
+                time.sleep(self.TABLE_RETRY_S)
 
 
 def _fail_the_turn(error: Exception) -> None:
