@@ -20,7 +20,9 @@ signing code: filed). Per setup:
   greeting, not an apology); then until every child answered (bot serve's ready line);
 - completed, lost (a turn without its reply, or a conversation not filed), and the requests in the
   database per merchant (`bot requests list --json` on the setup's database: exactly 1 each);
-- per turn p50 / p95, turns per second over the whole run, wall time;
+- per turn p50 / p95, turns per second over the whole run, wall time, and the CPU time per turn
+  of bot serve's processes (and of PostgreSQL and Redis): unlike latency, little changed by other
+  work on the machine;
 - the resident memory (VmRSS) of each process, the highest seen from the start to the end of the
   conversations, sampled every `SAMPLE_S` (a child's process group: a server with its workers,
   nginx's master and workers);
@@ -94,7 +96,7 @@ def fresh_schema(base_url: str) -> Iterator[str]:
     from sqlalchemy.engine import make_url
 
     schema = f"bench_{secrets.token_hex(6)}"
-    admin = create_engine(base_url, future=True)
+    admin = create_engine(base_url, future=True, pool_pre_ping=True)  # PostgreSQL may restart meanwhile
     with admin.begin() as connection:
         connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
@@ -175,9 +177,9 @@ class PeakMemory:
 
 
 class OtherWork:
-    """How much of the machine's CPU went to work other than the setup's during the conversations:
-    the machine's busy time (/proc/stat) less that of bot serve's process groups, this process,
-    and PostgreSQL and Redis (they serve the cluster; other users of theirs count as the setup's)."""
+    """Where the machine's CPU went during the conversations: bot serve's process groups, PostgreSQL
+    and Redis (they serve the cluster; other users of theirs count as the setup's), this process,
+    and other work: the machine's busy time (/proc/stat) less the others'."""
 
     def __init__(self, groups: Sequence[int]) -> None:
         self._groups = set(groups)
@@ -207,27 +209,29 @@ class OtherWork:
                 continue
         return found
 
-    def _ours(self, pid: int, name: str, group: int) -> bool:
-        return group in self._groups or pid == os.getpid() or name in SHARED_STATE_PROCESSES
-
     def measure(self) -> dict:
-        """Share of the machine's CPU capacity other work used since the start, and the busiest
-        other commands (share each)."""
+        """Since the start: the share of the machine's CPU capacity other work used, the busiest
+        other commands (share each), and the CPU seconds of bot serve's process groups and of
+        PostgreSQL and Redis."""
         ticks = os.sysconf("SC_CLK_TCK")
         capacity = (time.monotonic() - self._started) * ticks * (os.cpu_count() or 1)
-        now = self._process_jiffies()
-        ours = 0
+        setup = shared_state = bench = 0
         others: Dict[str, int] = Counter()
-        for pid, (name, group, jiffies) in now.items():
+        for pid, (name, group, jiffies) in self._process_jiffies().items():
             used = jiffies - (self._per_pid[pid][2] if pid in self._per_pid else 0)  # new: all in the window
-            if self._ours(pid, name, group):
-                ours += used
+            if group in self._groups:
+                setup += used
+            elif name in SHARED_STATE_PROCESSES:
+                shared_state += used
+            elif pid == os.getpid():
+                bench += used
             else:
                 others[_command_line(pid) or name] += used
         busy = self._machine_busy() - self._busy
-        share = max(0.0, busy - ours) / capacity if capacity else 0.0
+        share = max(0.0, busy - setup - shared_state - bench) / capacity if capacity else 0.0
         return {"share": share, "busiest": [(command, jiffies / capacity) for command, jiffies
-                                            in others.most_common(3) if jiffies / capacity >= 0.02]}
+                                            in others.most_common(3) if jiffies / capacity >= 0.02],
+                "setup_cpu_s": setup / ticks, "shared_state_cpu_s": shared_state / ticks}
 
 
 def _command_line(pid: int, limit: int = 60) -> str:
@@ -334,8 +338,10 @@ def run_setup(bench: Bench, setup: str, model: Path, database_url: Optional[str]
         access_log = var_dir / "cluster" / "logs" / "access.log"
         log_start = access_log.stat().st_size if access_log.exists() else 0
         other_work, load_before = OtherWork(list(groups)), os.getloadavg()[0]
+        postgres_started = _postgres_start_time(database_url)
         run = bench.conversations(var_dir, merchants, timeout=TURN_TIMEOUT_S, database_url=database_url)
         others, load_after = other_work.measure(), os.getloadavg()[0]
+        postgres_restarted = _postgres_start_time(database_url) != postgres_started
         peak_mb = memory.stop()
         by_replica = _turns_by_replica(access_log, log_start) if setup == "cluster" else {}
         kept = bool(run["errors"]) or run["completed"] < run["conversations"]
@@ -351,14 +357,33 @@ def run_setup(bench: Bench, setup: str, model: Path, database_url: Optional[str]
                "lost": run["conversations"] - run["completed"], "turns_per_s": run["turns"] / run["wall_s"],
                **{key: run[key] for key in ("conversations", "completed", "turns", "p50_ms", "p95_ms", "wall_s",
                                              "errors", "filed", "duplicated")},
-               "not_filed": run["lost"]}
+               "not_filed": run["lost"], "postgres_restarted": postgres_restarted}
     bench.log(f"[bench] {setup}: {summary['completed']}/{summary['conversations']} completed, {summary['lost']} lost, "
               f"{summary['duplicated']} duplicated; p50 {summary['p50_ms']:.0f} ms, p95 {summary['p95_ms']:.0f} ms, "
               f"{summary['turns_per_s']:.1f} turns/s, {summary['wall_s']:.0f} s; other work "
               f"{others['share']:.0%} of the CPU")
+    if postgres_restarted:
+        bench.log(f"[bench] {setup}: PostgreSQL was restarted during the conversations (not by the bench)")
     for error in summary["errors"][:20]:
         bench.log(f"[bench]   error: {error}")
     return summary
+
+
+def _postgres_start_time(database_url: Optional[str]) -> Optional[str]:
+    """When PostgreSQL last started (None without it): another start during the conversations
+    means someone restarted it, and turns meanwhile got the apology instead of their answer."""
+    if not database_url:
+        return None
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return str(connection.execute(text("SELECT pg_postmaster_start_time()")).scalar())
+    except Exception as error:  # down right now: not the same start either way
+        return f"not answering: {type(error).__name__}"
+    finally:
+        engine.dispose()
 
 
 def _wait(process: subprocess.Popen, condition: Callable[[], bool], started: float, log: Path) -> float:
@@ -398,8 +423,9 @@ def measure(bench: Bench, model: Path) -> dict:
                 with fresh_schema(postgres) as schema_url:
                     results["setups"][setup] = run_setup(bench, setup, model, schema_url, redis)
         except Exception as error:  # the other setup is still worth measuring
-            results["setups"][setup] = {"error": f"{type(error).__name__}: {error}"}
-            bench.log(f"[bench] {setup} not measured: {error}")
+            bench.log(f"[bench] {setup}: {type(error).__name__}: {error}")
+            # A setup measured whose schema could not be dropped afterwards keeps its numbers.
+            results["setups"].setdefault(setup, {"error": f"{type(error).__name__}: {error}"})
     return results
 
 
@@ -439,6 +465,9 @@ def _rows(runs: Dict[str, dict]) -> List[Tuple[str, List[str]]]:
          each(lambda r: f"{r['filed']} ({r['not_filed']}, {r['duplicated']})")),
         ("turn latency p50 / p95", each(lambda r: f"{r['p50_ms']:.0f} ms / {r['p95_ms']:.0f} ms ({r['turns']} turns)")),
         ("turns per second (all conversations)", each(lambda r: f"{r['turns_per_s']:.1f}")),
+        ("CPU per turn: bot serve's processes (PostgreSQL and Redis)",
+         each(lambda r: f"{1000 * r['others']['setup_cpu_s'] / r['turns']:.0f} ms "
+                        f"({1000 * r['others']['shared_state_cpu_s'] / r['turns']:.0f} ms)")),
         ("wall time", each(lambda r: f"{r['wall_s']:.0f} s")),
         ("cold start: start to the first answered message", each(lambda r: f"{r['cold_start_s']:.1f} s")),
         ("start to every process ready", each(lambda r: f"{r['ready_s']:.1f} s")),
@@ -486,6 +515,9 @@ def render(results: Optional[dict]) -> List[str]:
         if run.get("error"):
             lines.append(f"- {name}: not measured: {run['error']}")
             continue
+        if run.get("postgres_restarted"):
+            lines.append(f"- {name}: PostgreSQL was restarted by something else during the conversations: turns "
+                         "meanwhile got the apology and those conversations are counted lost.")
         if run["others"]["share"] >= BUSY_OTHERS:
             busiest = ", ".join(f"`{command}` {share:.0%}" for command, share in run["others"]["busiest"])
             lines.append(f"- {name}: disturbed: other work took {run['others']['share']:.0%} of the machine's CPU "
