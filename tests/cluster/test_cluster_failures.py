@@ -121,7 +121,7 @@ def test_a_replica_killed_mid_form_the_other_carries_on_and_the_request_is_filed
 CONVERSATIONS_UNDER_LOAD = 4
 TURNS_UNDER_LOAD = range(5, 9)  # ID number, card, holder, branch: the change form, no SMS sent
 TECHNICAL_PROBLEM = "utter_technical_problem"
-MAX_OUTAGE_S = 15  # PostgreSQL is started again once every conversation met it down, or after this
+MAX_OUTAGE_S = 15  # down: started again once every conversation met it so, or after this
 LOAD_TIMEOUT_S = 90
 
 
@@ -222,19 +222,19 @@ def test_postgres_restarted_under_load_turns_get_an_apology_and_the_conversation
     for conversation in load:
         conversation.start()
     time.sleep(0.3)  # turns on their way
-    outage_started = time.monotonic()
     try:
-        _pg_ctlcluster(local_postgres, "stop")
+        _pg_ctlcluster(local_postgres, "stop")  # returns once it is down (its last checkpoint may take seconds)
         down.set()
+        down_since = time.monotonic()
         # Down until every conversation still talking has sent a turn to the stopped database.
         while not all(conversation.sent_while_down or not conversation.is_alive() for conversation in load):
-            if time.monotonic() - outage_started > MAX_OUTAGE_S:
+            if time.monotonic() - down_since > MAX_OUTAGE_S:
                 break
             time.sleep(0.1)
     finally:
         down.clear()
         _pg_ctlcluster(local_postgres, "start")
-    outage_s = time.monotonic() - outage_started
+    outage_s = time.monotonic() - down_since
     for conversation in load:
         conversation.join(LOAD_TIMEOUT_S)
         assert not conversation.is_alive(), "a conversation is still waiting for its answer"
