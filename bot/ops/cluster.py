@@ -196,7 +196,8 @@ def _redis_address(client: redis.Redis) -> str:
 def nginx_config(args: argparse.Namespace, listen_host: str) -> str:
     """cluster_nginx.conf with this cluster's replicas, address and folders filled in."""
     folder = cluster_dir()
-    servers = "\n".join(f"        server {REPLICA_HOST}:{replica.rasa_port} max_fails=1 fail_timeout=5s;"
+    # max_fails=0: a replica is never marked down (cluster_nginx.conf says why).
+    servers = "\n".join(f"        server {REPLICA_HOST}:{replica.rasa_port} max_fails=0;"
                         for replica in replicas(args))
     values = {
         "listen": f"{_nginx_host(listen_host)}:{args.rasa_port}",
