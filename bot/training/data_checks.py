@@ -62,6 +62,14 @@ HELD_OUT_FILES = ("tests/data/nlu_holdout.yml", "tests/data/nlu_dev.yml")
 # tests/domain_fixtures.py's DEMO_SECRETS lists too) and the examples of the domain rules, read
 # from the shared spec when it is there (a clone of the project alone has only the demo data).
 DOMAIN_RULES_FILES = ("spec/DOMAIN_RULES.md", "../shared/spec/DOMAIN_RULES.md")
+# The card and ID numbers DOMAIN_RULES.md gives as examples, copied here: CI and a clone of the
+# project alone have no ../shared/ (a test checks the copy still covers the file where it exists).
+DOMAIN_RULES_NUMBERS = (
+    "11010519491231002X", "310101198503171233", "34052419800101001X", "440103199008224568",
+    "440524188001010014", "61010319880214567X", "6216604000000000568", "6221886000000000914",
+    "6222021000000000124", "6222021000000000125", "6225751000000004", "6225883000000005",
+    "6227002000000000340", "6228485000000000781", "9999991000000000005",
+)
 
 # Check 4: Rasa's built-in actions utter these when the domain defines them.
 RASA_DEFAULT_RESPONSES = {
@@ -197,6 +205,8 @@ def documented_test_numbers(root: Path) -> Dict[str, str]:
         value = getattr(demo, name)
         if name.isupper() and isinstance(value, str) and real_looking_numbers(value) == [value.upper()]:
             numbers.setdefault(value.upper(), f"bot/ops/demo.py {name}")
+    for number in DOMAIN_RULES_NUMBERS:
+        numbers.setdefault(number, "DOMAIN_RULES.md 的示例")
     for candidate in DOMAIN_RULES_FILES:
         path = (root / candidate).resolve()
         if path.is_file():
