@@ -29,7 +29,7 @@ bench: model nginx  ## measure and write docs/BENCHMARKS.md
 setup:  ## .venv with pinned dependencies (skipped when the pins did not change)
 	@scripts/setup.sh
 
-model: setup  ## train models/current.tar.gz when data, domain or config changed
+model: setup  ## train models/current.tar.gz when data, domain or config changed; only data/nlu/ examples changed: fine-tune it (about a quarter of the time); from scratch without a model (CI), after 5 fine-tunes in a row, or with FULL=1
 	@scripts/train-if-stale.sh
 
 browser:  ## Debian's chromium for the browser tests (installed when missing)
@@ -49,4 +49,5 @@ nlu-report: model  ## var/reports/nlu/index.html: per-intent scores, confusion m
 	@scripts/nlu_report.sh $(if $(CV),--folds $(CV))
 
 clean:  ## remove runtime state and models (keeps .venv)
-	rm -rf var models/current.tar.gz models/current.fingerprint .rasa
+	rm -rf var models/current.tar.gz models/current.fingerprint models/current.base-fingerprint \
+	  models/current.labels-fingerprint models/current.finetunes .rasa

@@ -59,7 +59,7 @@ if [ "$action" = finetune ]; then
     action=full
   fi
 else
-  echo "[train] $reason: training $MODEL from scratch (about 2 minutes on 2 cores)"
+  echo "[train] $reason: training $MODEL from scratch (about 2 minutes on 2 idle cores, 8 under load)"
 fi
 if [ "$action" = full ]; then
   rm -f "$MODEL"
