@@ -498,7 +498,7 @@ def render(results: Optional[dict]) -> List[str]:
         "message answered (the greeting). Memory: the highest VmRSS seen from the start to the end of",
         f"the conversations, sampled every {SAMPLE_S:g} s, per process group. Turn timeout {TURN_TIMEOUT_S} s.",
         "`.venv/bin/python scripts/bench.py --only cluster` runs just this and prints it without writing",
-        "this file; about 10 minutes.",
+        "this file; about 5 minutes on a quiet machine.",
         "",
     ]
     if not results:
@@ -524,4 +524,27 @@ def render(results: Optional[dict]) -> List[str]:
                          f"during the conversations" + (f" ({busiest})" if busiest else "") + "; its latencies "
                          "and turns per second are worse than on a quiet machine.")
         lines += [f"- {name}: {error}" for error in run["errors"][:10]]
-    return lines + [""]
+    return lines + [""] + NOTES
+
+
+# Item 5 of issue 14 (cold start and memory of a Rasa replica), measured with this part on a quiet
+# machine; kept here so the next `make bench` keeps them beside the numbers they explain.
+NOTES = [
+    "Cold start and memory, what was tried (2026-12-07, this machine, other work under 5 % of the CPU,",
+    "the same model):",
+    "",
+    "- Rasa loads DIET and the response selector for prediction only (bot/rasa/nlu/model_loading.py)",
+    "  instead of training them one step first: each Rasa process 1,239 MB -> 805 MB resident; cold start",
+    "  19.4 -> 13.6 s (cluster; every process ready 24.9 -> 14.4 s) and 18.0 -> 11.8 s (single); turns per",
+    "  second and CPU per turn unchanged (14.1 and 129 ms on the cluster); the same predictions to the last",
+    "  digit (tests/nlu/test_model_loading.py). Kept.",
+    "- One TensorFlow thread per replica (TF_INTRA_OP_PARALLELISM_THREADS=1, TF_INTER_OP_PARALLELISM_THREADS=1):",
+    "  14.1 turns/s, 129 ms CPU per turn, 805 MB, cold start 13.6 s: no change (the models' operations are",
+    "  too small to run in parallel). Not set.",
+    "- TF_ENABLE_ONEDNN_OPTS=0: about 30 MB less per Rasa process, about 10 % more CPU per parse.",
+    "  MALLOC_ARENA_MAX=2, jemalloc (LD_PRELOAD): under 15 MB. TF_CPP_MIN_LOG_LEVEL: log lines only. Not set.",
+    "- What a Rasa process's start still costs (CPU seconds, `rasa run` to its first answer, 11 s in all):",
+    "  about 5 importing Rasa, Sanic and TensorFlow, 5 loading the two TensorFlow models (building their",
+    "  prediction graphs), 1 for jieba's dictionary and spaCy. Every component of the pipeline is used.",
+    "",
+]
