@@ -13,7 +13,8 @@ BASE_FINGERPRINT=models/current.base-fingerprint
 LABELS_FINGERPRINT=models/current.labels-fingerprint
 FINETUNES=models/current.finetunes
 # A fine-tune runs this share of config.yml's epochs (DIET 150 -> 30, ResponseSelector 60 -> 12).
-# Measured after one NLU edit: held-out intent accuracy 0.979 fine-tuned, 0.990 from scratch.
+# Measured after one NLU edit (make bench): 142 s against 490 s from scratch; held-out intent accuracy
+# 0.979 fine-tuned, 0.986 from scratch.
 FINETUNE_EPOCH_FRACTION=0.2
 # Everything the trained model depends on (custom components and the modules they import included).
 inputs=$(ls -d config.yml domain.yml data bot/rasa/nlu bot/validation bot/extraction requirements.lock 2>/dev/null)

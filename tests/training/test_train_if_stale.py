@@ -25,7 +25,7 @@ STAND_IN_RASA = """#!/usr/bin/env bash
 # `rasa train` as train-if-stale.sh sees it: arguments logged, the model written, Rasa's summary.
 echo "$*" >> rasa-calls.log
 if [ -n "${REFUSE_FINETUNE:-}" ] && [[ " $* " == *" --finetune "* ]]; then
-  echo "rasa.shared.exceptions.InvalidConfigException: Cannot finetune because NLU training data contains new labels or does not contain any examples for some known labels. Please make sure ..."
+  echo "InvalidConfigException: Cannot finetune because NLU training data contains new labels or does not contain any examples for some known labels. Please make sure ..."
   exit 1
 fi
 echo "model trained by the stand-in" > models/current.tar.gz
