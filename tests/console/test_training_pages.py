@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session
 from bot.agents import accounts
 from bot.db.models import AuditEvent, StaffRole, TrainingInboxDecision
 from bot.settings import PROJECT_ROOT
-from bot.training import model_state
+from training.project_copy import copy_project
 from bot.training.inbox import group_key, normalise
 from bot.training.story_redaction import masked_conversation_id
 from console.app import create_app
@@ -34,8 +33,6 @@ FALLBACK_TEXT = f"卡号{CARD}绑不上咋整"
 FALLBACK_SHOWN = "卡号****0124绑不上咋整"
 LOW_TEXT = f"换卡要交钱不 {PHONE}"
 LOW_SHOWN = "换卡要交钱不 ****0001"
-COPIED = ("data", "domain.yml", "config.yml", "tests/data/nlu_holdout.yml", "tests/data/nlu_dev.yml",
-          *model_state.MODEL_INPUTS)
 
 
 def key_of(shown: str) -> str:
@@ -46,19 +43,7 @@ def key_of(shown: str) -> str:
 def project(tmp_path: Path) -> Path:
     """The project's data, domain and model inputs, with a model trained from exactly them."""
     root = tmp_path / "project"
-    for name in COPIED:
-        source, target = PROJECT_ROOT / name, root / name
-        if target.exists() or not source.exists():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    (root / "models").mkdir()
-    (root / "models/current.tar.gz").write_bytes(b"a model")
-    (root / "models/current.fingerprint").write_text(model_state.data_fingerprint(root) + "\n")
-    return root
+    return copy_project(root)
 
 
 @pytest.fixture

@@ -14,14 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from bot.settings import PROJECT_ROOT
-from bot.training import model_state
+from training.project_copy import copy_project
 from e2e.conftest import _free_port, start_assistant, stop_assistant
 from e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, TURN_TIMEOUT_MS
 
@@ -39,8 +38,6 @@ UNSURE_SHOWN = "****0001这个号码还能用吗"
 # Below this a message counts as low confidence: high, so the test does not hang on how unsure
 # this model happens to be of UNSURE (any confidence under it will do).
 THRESHOLD = 0.95
-COPIED = ("data", "domain.yml", "config.yml", "tests/data/nlu_holdout.yml", "tests/data/nlu_dev.yml",
-          *model_state.MODEL_INPUTS)
 
 
 def _digest(folder: Path) -> str:
@@ -54,19 +51,7 @@ def _digest(folder: Path) -> str:
 def project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project's data, domain and model inputs, its model marked as trained from exactly them."""
     root = tmp_path_factory.mktemp("trainer-project")
-    for name in COPIED:
-        source, target = PROJECT_ROOT / name, root / name
-        if target.exists() or not source.exists():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    (root / "models").mkdir()
-    (root / "models/current.tar.gz").write_bytes(b"stands for the model the servers run")
-    (root / "models/current.fingerprint").write_text(model_state.data_fingerprint(root) + "\n")
-    return root
+    return copy_project(root)
 
 
 @pytest.fixture(scope="module")
