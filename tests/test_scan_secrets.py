@@ -1,6 +1,10 @@
 """The secrets scan skips copies of the project's training data (documented numbers by design) and
 still finds a number in a log beside them."""
 import importlib.util
+import tempfile
+from pathlib import Path
+
+import pytest
 
 from bot.settings import PROJECT_ROOT
 
@@ -9,6 +13,14 @@ scan_secrets = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(scan_secrets)
 
 CARD = "6222021000000000124"
+
+
+@pytest.fixture
+def tmp_path():
+    """Outside pytest's folder (var/pytest), which make test scans after the run: these files hold
+    the card in full on purpose."""
+    with tempfile.TemporaryDirectory(prefix="scan-secrets-test-") as folder:
+        yield Path(folder)
 
 
 def test_a_copy_of_the_project_is_not_read_but_a_log_beside_it_is(tmp_path):
