@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -46,12 +45,12 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from bot.db.engine import temporary_schema
 from bot.ops.demo import load_test_merchant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,26 +85,6 @@ def shared_state_urls() -> Tuple[Optional[str], Optional[str]]:
     """(PostgreSQL, Redis) for the cluster, from the environment."""
     return (os.environ.get("TEST_POSTGRES_URL") or os.environ.get("DATABASE_URL"),
             os.environ.get("TEST_REDIS_URL") or os.environ.get("LOCK_STORE_REDIS_URL"))
-
-
-@contextmanager
-def fresh_schema(base_url: str) -> Iterator[str]:
-    """A new PostgreSQL schema, named in the URL every connection uses; dropped afterwards. As
-    tests/postgres_schema.py does, without pytest."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    schema = f"bench_{secrets.token_hex(6)}"
-    admin = create_engine(base_url, future=True, pool_pre_ping=True)  # PostgreSQL may restart meanwhile
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 def _proc_stat(pid_dir: Path) -> Optional[List[str]]:
@@ -420,7 +399,7 @@ def measure(bench: Bench, model: Path) -> dict:
                 results["setups"][setup] = {"error": "no PostgreSQL or Redis: set TEST_POSTGRES_URL (or DATABASE_URL) "
                                                      "and TEST_REDIS_URL (or LOCK_STORE_REDIS_URL)"}
             else:
-                with fresh_schema(postgres) as schema_url:
+                with temporary_schema(postgres, "bench") as schema_url:
                     results["setups"][setup] = run_setup(bench, setup, model, schema_url, redis)
         except Exception as error:  # the other setup is still worth measuring
             bench.log(f"[bench] {setup}: {type(error).__name__}: {error}")

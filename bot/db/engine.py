@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -117,3 +118,22 @@ async def in_session(factory: sessionmaker | None, function: Callable[..., T], *
             return function(session, *args)
 
     return await asyncio.to_thread(work)
+
+
+@contextmanager
+def temporary_schema(base_url: str, prefix: str) -> Iterator[str]:
+    """A new PostgreSQL schema for a test or a benchmark run: yields `base_url` with the schema as
+    every connection's search path (libpq's `options`, so migrations land there too); dropped
+    afterwards. The admin engine pings its connection, so the schema is still dropped after a
+    PostgreSQL restart (the cluster tests restart it)."""
+    schema = f"{prefix}_{secrets.token_hex(6)}"
+    admin = create_engine(base_url, pool_pre_ping=True)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
